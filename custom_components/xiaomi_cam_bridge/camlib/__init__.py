@@ -1,0 +1,1 @@
+"""Device layer of xiaomi_cam_bridge: no Home Assistant imports here."""
