@@ -1,0 +1,203 @@
+"""Checks of the files HACS and Home Assistant read before any code runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+from awesomeversion import AwesomeVersion
+from PIL import Image
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+COMPONENT = ROOT / "custom_components" / "xiaomi_cam_bridge"
+MANIFEST = json.loads((COMPONENT / "manifest.json").read_text(encoding="utf-8"))
+EN = json.loads((COMPONENT / "translations" / "en.json").read_text(encoding="utf-8"))
+
+# hacs.json keys HACS accepts (hacs/integration: repositories/base.py, HacsManifest).
+HACS_KEYS = {
+    "name",
+    "content_in_root",
+    "zip_release",
+    "filename",
+    "hide_default_branch",
+    "country",
+    "homeassistant",
+    "hacs",
+    "persistent_directory",
+    "render_readme",
+}
+
+# Every rule of Home Assistant's integration quality scale (script/hassfest/quality_scale.py).
+QUALITY_RULES = {
+    "action-setup", "appropriate-polling", "brands", "common-modules",
+    "config-flow-test-coverage", "config-flow", "dependency-transparency", "docs-actions",
+    "docs-high-level-description", "docs-installation-instructions",
+    "docs-removal-instructions", "entity-event-setup", "entity-unique-id", "has-entity-name",
+    "runtime-data", "test-before-configure", "test-before-setup", "unique-config-entry",
+    "action-exceptions", "config-entry-unloading", "docs-configuration-parameters",
+    "docs-installation-parameters", "entity-unavailable", "integration-owner",
+    "log-when-unavailable", "parallel-updates", "reauthentication-flow", "test-coverage",
+    "devices", "diagnostics", "discovery-update-info", "discovery", "docs-data-update",
+    "docs-examples", "docs-known-limitations", "docs-supported-devices",
+    "docs-supported-functions", "docs-troubleshooting", "docs-use-cases", "dynamic-devices",
+    "entity-category", "entity-device-class", "entity-disabled-by-default",
+    "entity-translations", "exception-translations", "icon-translations",
+    "reconfiguration-flow", "repair-issues", "stale-devices", "async-dependency",
+    "inject-websession", "strict-typing",
+}  # fmt: skip
+
+
+def test_manifest_key_order_and_required_keys() -> None:
+    """hassfest wants domain, name, then the other keys sorted."""
+    keys = list(MANIFEST)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert MANIFEST["domain"] == COMPONENT.name
+    for key in ("codeowners", "documentation", "issue_tracker", "version", "requirements"):
+        assert MANIFEST[key], key
+    assert MANIFEST["iot_class"] == "local_polling"
+    assert MANIFEST["config_flow"] is True
+    assert AwesomeVersion(MANIFEST["version"]).valid
+
+
+def test_manifest_requirements_match_the_tested_stack() -> None:
+    """The manifest pins exactly what the tests run with, and never fights HA's own pins."""
+    pins = dict(req.split("==") for req in MANIFEST["requirements"])
+    tested = dict(
+        line.split("==")
+        for line in (ROOT / "requirements_test.txt").read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert pins["python-miio"] == "0.5.12"
+    for name, version in pins.items():
+        assert tested[name] == version, name
+    # PyAV must be the version Home Assistant's own stream integration pins.
+    stream = json.loads(
+        (
+            Path(__import__("homeassistant").__file__).parent / "components/stream/manifest.json"
+        ).read_text(encoding="utf-8")
+    )
+    ha_av = next(r.split("==")[1] for r in stream["requirements"] if r.startswith("av=="))
+    assert tested["av"] == ha_av
+    if "av" in pins:
+        assert pins["av"] == ha_av
+
+
+def test_manifest_zeroconf_matches_camera_names() -> None:
+    names = {entry["name"] for entry in MANIFEST["zeroconf"]}
+    assert names == {"chuangmi-camera-*", "mijia-camera-*", "isa-camera-*"}
+    assert {entry["type"] for entry in MANIFEST["zeroconf"]} == {"_miio._udp.local."}
+
+
+def test_hacs_json_uses_only_known_keys() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text(encoding="utf-8"))
+    assert set(hacs) <= HACS_KEYS
+    assert hacs["name"]
+    assert AwesomeVersion(hacs["homeassistant"]) <= AwesomeVersion("2025.4.4")
+
+
+@pytest.mark.parametrize(("name", "size"), [("icon.png", 256), ("icon@2x.png", 512)])
+def test_brand_icons(name: str, size: int) -> None:
+    with Image.open(COMPONENT / "brand" / name) as image:
+        assert image.format == "PNG"
+        assert image.size == (size, size)
+
+
+def test_brand_logo_exists() -> None:
+    with Image.open(COMPONENT / "brand" / "logo.png") as image:
+        assert image.format == "PNG"
+        assert 128 <= min(image.size) <= 256
+
+
+def test_quality_scale_lists_every_rule_with_reasons() -> None:
+    rules: dict[str, Any] = yaml.safe_load(
+        (COMPONENT / "quality_scale.yaml").read_text(encoding="utf-8")
+    )["rules"]
+    assert set(rules) == QUALITY_RULES
+    for name, value in rules.items():
+        status = value if isinstance(value, str) else value["status"]
+        assert status in {"done", "todo", "exempt"}, name
+        if status != "done":
+            assert value["comment"].strip(), f"{name} needs a reason"
+
+
+def _shape(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {key: _shape(value) for key, value in tree.items()}
+    return type(tree).__name__
+
+
+def test_strings_and_translations_agree() -> None:
+    """strings.json is the source; en.json mirrors it; fr.json has exactly its keys."""
+    strings = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
+    assert strings == EN
+    for path in (COMPONENT / "translations").glob("*.json"):
+        other = json.loads(path.read_text(encoding="utf-8"))
+        assert _shape(other) == _shape(EN), path.name
+    # Custom integrations do not resolve [%key:...%] references.
+    assert "[%key:" not in json.dumps(EN)
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"\{(\w+)\}", text))
+
+
+def test_french_keeps_the_placeholders() -> None:
+    fr = json.loads((COMPONENT / "translations" / "fr.json").read_text(encoding="utf-8"))
+
+    def walk(en: Any, other: Any, path: str) -> None:
+        if isinstance(en, dict):
+            for key in en:
+                walk(en[key], other[key], f"{path}.{key}")
+        else:
+            assert _placeholders(en) == _placeholders(other), path
+
+    walk(EN, fr, "")
+
+
+def _used_translation_keys() -> set[tuple[str, ...]]:
+    """Translation keys the code uses, found by reading its syntax tree."""
+    used: set[tuple[str, ...]] = set()
+    for source in COMPONENT.glob("*.py"):
+        platform = source.stem
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.keyword) or not isinstance(node.value, ast.Constant):
+                continue
+            value = node.value.value
+            if not isinstance(value, str):
+                continue
+            if node.arg == "translation_key":
+                if platform in {"switch", "select", "sensor", "button", "camera"}:
+                    used.add(("entity", platform, value))
+                else:
+                    used.add(("exceptions", value))
+            elif node.arg == "reason" and platform == "config_flow":
+                used.add(("config", "abort", value))
+    return used
+
+
+def test_every_translation_key_used_exists() -> None:
+    used = _used_translation_keys()
+    assert used, "the scan found no translation keys at all"
+    missing = []
+    for key in used:
+        node: Any = EN
+        for part in key:
+            if not isinstance(node, dict) or part not in node:
+                missing.append(".".join(key))
+                break
+            node = node[part]
+    assert missing == []
+
+
+def test_every_icon_translation_has_an_entity() -> None:
+    icons = json.loads((COMPONENT / "icons.json").read_text(encoding="utf-8"))
+    for platform, entries in icons.get("entity", {}).items():
+        for key in entries:
+            assert key in EN["entity"][platform], f"{platform}.{key}"
