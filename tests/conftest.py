@@ -2,12 +2,121 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Callable, Generator
+from unittest.mock import PropertyMock, patch
+
+from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL, CONF_TOKEN, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import format_mac
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+# Bind the name `custom_components` to this repository's (namespace) package before
+# Home Assistant's loader puts phcc's testing_config, whose regular `custom_components`
+# package would win, on sys.path. The integration itself is imported inside fixtures
+# only, so the HA-free device tests (tests/device) never import it.
+import custom_components  # noqa: F401
+from tests.peers.miio_sim import MiioCameraSimulator
+
+type ConfigEntryFactory = Callable[..., MockConfigEntry]
 
 # Real peers (UDP miio simulator, GStreamer RTSP server) live in tests/peers.
 pytest_plugins = ["tests.peers.miio_fixtures"]
+
+# A fixed entry id keeps snapshots stable.
+ENTRY_ID = "01JXIAOMICAMBRIDGE0000000"
+# Short enough that tests of an unreachable camera finish quickly, long enough for a
+# loaded machine to answer on loopback.
+FAST_MIIO_TIMEOUT = 0.3
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots with Home Assistant's serializer, stored in tests/snapshots/.
+
+    phcc defines the same fixture, but syrupy's own plugin shadows it, which would
+    store random registry ids and timestamps in __snapshots__/.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def fast_miio_timeout() -> Generator[float]:
+    """Shorten the miio timeout for tests where the camera does not answer."""
+    with patch("custom_components.xiaomi_cam_bridge.data.MIIO_TIMEOUT", FAST_MIIO_TIMEOUT):
+        yield FAST_MIIO_TIMEOUT
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create entities that are disabled by default as enabled."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+def _entry_for(sim: MiioCameraSimulator, *, entry_id: str | None = None) -> MockConfigEntry:
+    from custom_components.xiaomi_cam_bridge.const import (
+        CONF_DEVICE_ID,
+        CONF_MAC,
+        CONF_MODEL,
+        DOMAIN,
+    )
+
+    mac = format_mac(sim.config.mac)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Mi Home Security Camera 360°",
+        unique_id=mac,
+        entry_id=entry_id,
+        data={
+            CONF_HOST: sim.host,
+            CONF_TOKEN: sim.config.token,
+            CONF_DEVICE_ID: sim.config.device_id,
+            CONF_MODEL: sim.config.model,
+            CONF_MAC: mac,
+        },
+        options={CONF_SCAN_INTERVAL: 30},
+    )
+
+
+@pytest.fixture
+def config_entry_factory() -> ConfigEntryFactory:
+    """Build the config entry the config flow would create for a simulated camera."""
+    return _entry_for
+
+
+@pytest.fixture
+def mock_config_entry(miio_camera: MiioCameraSimulator) -> MockConfigEntry:
+    """The config entry of the default simulated camera (not yet added to hass)."""
+    return _entry_for(miio_camera, entry_id=ENTRY_ID)
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Platforms to set up; platform tests override it with their own."""
+    from custom_components.xiaomi_cam_bridge import PLATFORMS
+
+    return PLATFORMS
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, platforms: list[Platform]
+) -> AsyncGenerator[MockConfigEntry]:
+    """Set up the integration against the running simulated camera."""
+    mock_config_entry.add_to_hass(hass)
+    with patch("custom_components.xiaomi_cam_bridge.PLATFORMS", platforms):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+        yield mock_config_entry
