@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import hashlib
 
 
@@ -22,7 +22,7 @@ class Provenance:
 class Frame:
     """An encoded JPEG still with its provenance."""
 
-    jpeg: bytes
+    jpeg: bytes = field(repr=False)  # a repr must not dump a whole picture
     provenance: Provenance
 
     def is_intact(self) -> bool:

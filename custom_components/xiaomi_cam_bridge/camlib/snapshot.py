@@ -1,0 +1,616 @@
+"""JPEG stills from a camera's RTSP stream: keyframe tap, cold grab, single flight.
+
+Only keyframes are ever decoded, each on its own with a fresh decoder. A picture
+decoded from P-frames depends on every reference since the last keyframe; after a
+reconnect, a lost packet or a source that changed under the same URL those references
+are missing or belong to another picture, and a decoder reused across them paints a
+mix. A keyframe decoded alone depends on nothing else: the still is either complete or
+rejected (CorruptFrame).
+
+A background thread (PyAV blocks) keeps the connection open while stills are being
+asked for and `warm_period` seconds after the last request. It demuxes without
+decoding and keeps only the last *complete* keyframe: the packets of one picture,
+joined, closed by the first packet of the next picture. A picture that was cut short
+by a dropped connection is therefore never kept. When the stream drops the keyframe
+is forgotten with it, so a stale picture is never served as current; the next request
+reconnects. With no tap running a request is a cold grab: connect, first complete
+keyframe, decode (and disconnect when `warm_period` is 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+import contextlib
+from dataclasses import dataclass, field
+import hashlib
+import io
+import itertools
+import logging
+import threading
+import time
+from typing import Final
+
+import av
+from av.codec.codec import Codec
+from av.container import InputContainer
+import av.error
+from av.packet import Packet
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from .exceptions import (
+    CorruptFrame,
+    NoVideoTrack,
+    StreamAuthError,
+    StreamError,
+    StreamUnreachable,
+    UnsupportedCodec,
+)
+from .frame import Frame, Provenance
+from .sources import fingerprint, redact_url
+
+_LOGGER = logging.getLogger(__name__)
+
+SUPPORTED_CODECS: Final = frozenset({"h264", "hevc", "mjpeg"})
+JPEG_QUALITY: Final = 85
+DEFAULT_FRAME_TIMEOUT: Final = 10.0
+# A camera's keyframe is at most a few hundred KiB; anything bigger is a broken stream.
+_MAX_PICTURE_BYTES: Final = 8 * 1024 * 1024
+# Distinct output sizes memoised per capture (the frontend asks for one or two).
+_MAX_SIZES_PER_CAPTURE: Final = 4
+_H264_VCL: Final = frozenset({1, 2, 5})  # coded slice NAL types (2: data partition A)
+_START_CODE: Final = b"\x00\x00\x01"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyframe:
+    """One complete keyframe picture as it came off the wire, not decoded."""
+
+    seq: int  # unique per engine, increasing
+    codec: str
+    extradata: bytes | None  # parameter sets from the SDP, if any
+    data: bytes  # every packet of the picture, joined
+    arrived: float  # time.time() when its first packet was read
+
+
+# -- bitstream helpers ------------------------------------------------------------------
+
+
+def _starts_picture(codec: str, data: bytes) -> bool | None:
+    """Tell whether a demuxed packet begins a new picture.
+
+    True: its first slice is the first slice of a picture. False: it continues the
+    current picture (libavformat's parser splits a picture in two when the camera
+    repeats SPS/PPS before every slice). None: no slice at all (parameter sets, SEI).
+    A packet that is not Annex B (no start code) holds a whole picture.
+    """
+    start = data.find(_START_CODE)
+    if start < 0:
+        return True
+    header = 2 if codec == "hevc" else 1
+    while start >= 0:
+        nal = start + 3
+        if nal + header >= len(data):
+            return None
+        if codec == "hevc":
+            nal_type = (data[nal] >> 1) & 0x3F
+            is_slice = nal_type < 32
+        else:
+            nal_type = data[nal] & 0x1F
+            is_slice = nal_type in _H264_VCL
+        if is_slice:
+            # H.264 first_mb_in_slice is ue(v): a leading 1 bit codes 0. HEVC has a
+            # first_slice_segment_in_pic_flag bit at the same place.
+            return bool(data[nal + header] & 0x80)
+        start = data.find(_START_CODE, nal)
+    return None
+
+
+def _is_whole_jpeg(data: bytes) -> bool:
+    return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+
+
+class _PictureAssembler:
+    """Joins demuxed packets into pictures; returns a keyframe once it is complete."""
+
+    def __init__(self, codec: str) -> None:
+        self._codec = codec
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._key = False
+        self._damaged = False
+        self._arrived = 0.0
+        self._prefix: list[bytes] = []  # parameter sets / SEI waiting for their picture
+
+    def feed(
+        self, data: bytes, *, key: bool, corrupt: bool, now: float
+    ) -> tuple[bytes, float] | None:
+        """Add a packet; return (picture, arrival) when a keyframe has just completed."""
+        if self._codec == "mjpeg":
+            # RTP/JPEG is reassembled into one whole JPEG per packet.
+            ok = key and not corrupt and _is_whole_jpeg(data)
+            return (data, now) if ok else None
+        starts = _starts_picture(self._codec, data)
+        if starts is None:
+            # Kept for the next picture; bounded against a stream of nothing but these.
+            self._prefix = [*self._prefix[-15:], data]
+            return None
+        done: tuple[bytes, float] | None = None
+        if starts:
+            if self._parts and self._key and not self._damaged:
+                done = (b"".join(self._parts), self._arrived)
+            self._parts = [*self._prefix, data]
+            self._size = sum(map(len, self._parts))
+            self._key, self._damaged, self._arrived = key, corrupt, now
+        elif self._parts:
+            self._parts += [*self._prefix, data]
+            self._size += sum(map(len, self._prefix)) + len(data)
+            self._damaged |= corrupt
+        # else: joined the stream in the middle of a picture; wait for the next one.
+        self._prefix = []
+        if self._size > _MAX_PICTURE_BYTES:
+            self._parts, self._size, self._damaged = [], 0, True
+        return done
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _map_av_error(err: Exception, redacted: str, action: str, *, timed_out: bool) -> StreamError:
+    """Translate a PyAV / OS error; never uses str(err), which contains the URL.
+
+    timed_out: the call lasted its whole timeout. PyAV's timeout interrupts libav, which
+    then reports whatever the interrupted step makes of it (often "invalid data").
+    """
+    if isinstance(err, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        return StreamAuthError(f"{redacted}: credentials refused")
+    if isinstance(err, av.error.HTTPNotFoundError):
+        return StreamUnreachable(f"{redacted}: no such stream (404)")
+    if timed_out or isinstance(err, av.error.ExitError):
+        return StreamUnreachable(f"{redacted}: {action} timed out")
+    if isinstance(err, EOFError):
+        return StreamUnreachable(f"{redacted}: stream ended")
+    reason = getattr(err, "strerror", None)
+    if not isinstance(reason, str) or not reason:
+        reason = type(err).__name__
+    return StreamUnreachable(f"{redacted}: {action} failed: {reason}")
+
+
+def _copy_error(err: StreamError) -> StreamError:
+    """A fresh instance per raiser: one shared exception would collect every traceback."""
+    return type(err)(*err.args)
+
+
+# -- blocking work (tap thread / executor) ----------------------------------------------
+
+
+def _open(url: str, redacted: str, open_timeout: float, read_timeout: float) -> InputContainer:
+    # The SDP says all the engine needs (codec, parameter sets); probing the stream
+    # for the rest costs about 2 s per connection.
+    options = {"analyzeduration": "0", "probesize": "32"}
+    if url.lower().startswith(("rtsp://", "rtsps://")):
+        options["rtsp_transport"] = "tcp"
+    started = time.monotonic()
+    try:
+        return av.open(url, "r", options=options, timeout=(open_timeout, read_timeout))
+    except (av.error.FFmpegError, OSError) as err:
+        timed_out = time.monotonic() - started >= open_timeout
+        error = _map_av_error(err, redacted, "open", timed_out=timed_out)
+    # Raised outside the except block: PyAV's error (its text holds the URL and its
+    # credentials) must not even be kept as the __context__.
+    raise error
+
+
+def _next_packet(packets: Iterator[Packet], redacted: str, read_timeout: float) -> Packet:
+    error: StreamError
+    started = time.monotonic()
+    try:
+        return next(packets)
+    except StopIteration:
+        error = StreamUnreachable(f"{redacted}: stream ended")
+    except (av.error.FFmpegError, OSError) as err:
+        timed_out = time.monotonic() - started >= read_timeout
+        error = _map_av_error(err, redacted, "read", timed_out=timed_out)
+    raise error  # outside the except block, for the reason given in _open
+
+
+def _video_stream(container: InputContainer, redacted: str) -> VideoStream:
+    if not container.streams.video:
+        raise NoVideoTrack(f"{redacted}: no video track")
+    stream = container.streams.video[0]
+    codec = getattr(stream.codec_context, "name", None)
+    if codec not in SUPPORTED_CODECS:
+        raise UnsupportedCodec(f"{redacted}: video codec {codec or 'unknown'} is not supported")
+    return stream
+
+
+def _decode_keyframe(keyframe: _Keyframe) -> VideoFrame:
+    """Decode one keyframe with a fresh decoder, or raise CorruptFrame."""
+    ctx = Codec(keyframe.codec, "r").create("video")
+    if keyframe.extradata:
+        ctx.extradata = keyframe.extradata
+    # Without slice threads libavcodec runs error concealment, which is what flags a
+    # picture with missing or broken slices as corrupt; with them it returns it clean.
+    ctx.thread_type = "NONE"
+    ctx.thread_count = 1
+    frames: list[VideoFrame] = []
+    error: CorruptFrame | None = None
+    try:
+        frames = ctx.decode(av.Packet(keyframe.data))
+        frames += ctx.decode(None)
+    except (av.error.FFmpegError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        error = CorruptFrame(f"keyframe does not decode: {reason}")
+    if error is not None:
+        raise error
+    if len(frames) != 1:
+        raise CorruptFrame(f"keyframe decoded to {len(frames)} pictures")
+    frame = frames[0]
+    if frame.is_corrupt or not frame.key_frame:
+        raise CorruptFrame("keyframe has decode errors")
+    return frame
+
+
+def target_size(
+    src_width: int, src_height: int, width: int | None, height: int | None
+) -> tuple[int, int]:
+    """Scale down to fit the requested box, keeping the aspect ratio; never upscale.
+
+    Like Home Assistant, a requested width/height is a hint: a missing or non-positive
+    one does not constrain.
+    """
+    scale = 1.0
+    if width is not None and width > 0:
+        scale = min(scale, width / src_width)
+    if height is not None and height > 0:
+        scale = min(scale, height / src_height)
+    if scale >= 1.0:
+        return src_width, src_height
+    return max(1, round(src_width * scale)), max(1, round(src_height * scale))
+
+
+def _encode_jpeg(
+    frame: VideoFrame, size: tuple[int, int], keyframe: _Keyframe, camera_id: str, source: str
+) -> Frame:
+    # Pillow (libjpeg-turbo) is 2-3x faster than PyAV's mjpeg encoder here.
+    if size == (frame.width, frame.height):
+        image = frame.to_image()
+    else:
+        image = frame.to_image(width=size[0], height=size[1], interpolation="AREA")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    jpeg = buffer.getvalue()
+    provenance = Provenance(
+        camera_id=camera_id,
+        source_fingerprint=source,
+        captured_at=keyframe.arrived,
+        width=size[0],
+        height=size[1],
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+    )
+    return Frame(jpeg=jpeg, provenance=provenance)
+
+
+class _Tap:
+    """One connection and its thread: demuxes, keeps the last complete keyframe."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        timeout: float,
+        seq: Iterator[int],
+        keep_until: float,
+        notify: Callable[[_Tap], None],
+    ) -> None:
+        """Prepare; the starter counts as the first waiter (see `claim`)."""
+        self._url = url
+        self._redacted = redact_url(url)
+        self._timeout = timeout  # for opening and for every read
+        self._seq = seq
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._keep_until = keep_until  # time.monotonic()
+        self._waiting = 1
+        self._latest: _Keyframe | None = None
+        self.finished = False  # no more keyframes; `latest` is void
+        self.error: StreamError | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def claim(self, keep_until: float, newer_than: float | None) -> tuple[bool, _Keyframe | None]:
+        """Extend the tap's life; return (alive, keyframe good for the request).
+
+        When alive without a keyframe, the caller is counted as waiting (the tap will
+        not leave while someone waits) and must call `release()`.
+        """
+        with self._lock:
+            if self.finished:
+                return False, None
+            self._keep_until = max(self._keep_until, keep_until)
+            latest = self._latest
+            if latest is not None and (newer_than is None or latest.arrived > newer_than):
+                return True, latest
+            self._waiting += 1
+            return True, None
+
+    def release(self, keep_until: float) -> None:
+        """A waiter is done; warm_period counts from its answer, not its question."""
+        with self._lock:
+            self._waiting -= 1
+            self._keep_until = max(self._keep_until, keep_until)
+
+    def latest(self) -> _Keyframe | None:
+        """The current keyframe, or None once the tap has finished."""
+        with self._lock:
+            return None if self.finished else self._latest
+
+    def stop(self) -> None:
+        """Ask the thread to leave after its current read."""
+        self._stop.set()
+
+    def _should_leave(self) -> bool:
+        with self._lock:
+            if self._stop.is_set() or (self._waiting <= 0 and time.monotonic() >= self._keep_until):
+                self.finished = True
+                self._latest = None
+            return self.finished
+
+    def _run(self) -> None:
+        try:
+            self._stream()
+        except StreamError as err:
+            self.error = err
+        except Exception:  # a thread must not die silently; nothing here is secret
+            _LOGGER.exception("Snapshot tap for %s failed", self._redacted)
+            self.error = StreamUnreachable(f"{self._redacted}: internal error")
+        finally:
+            with self._lock:
+                self.finished = True
+                self._latest = None  # a stale keyframe must never be served
+            self._notify(self)
+
+    def _stream(self) -> None:
+        container = _open(self._url, self._redacted, self._timeout, self._timeout)
+        try:
+            stream = _video_stream(container, self._redacted)
+            codec = stream.codec_context.name
+            extradata = stream.codec_context.extradata
+            assembler = _PictureAssembler(codec)
+            _LOGGER.debug("Snapshot tap connected to %s (%s)", self._redacted, codec)
+            packets = container.demux(stream)
+            while not self._should_leave():
+                packet = _next_packet(packets, self._redacted, self._timeout)
+                if packet.size == 0:  # demux's flush packet at the end of the stream
+                    continue
+                done = assembler.feed(
+                    bytes(packet),
+                    key=packet.is_keyframe,
+                    corrupt=packet.is_corrupt,
+                    now=time.time(),
+                )
+                if done is not None:
+                    keyframe = _Keyframe(next(self._seq), codec, extradata, *done)
+                    with self._lock:
+                        self._latest = keyframe
+                    self._notify(self)
+        finally:
+            container.close()
+            _LOGGER.debug("Snapshot tap disconnected from %s", self._redacted)
+
+
+@dataclass(slots=True)
+class _Waiter:
+    tap: _Tap
+    newer_than: float | None
+    future: asyncio.Future[_Keyframe]
+
+
+@dataclass(slots=True)
+class _Capture:
+    """A decoded keyframe shared by every request that wants it."""
+
+    keyframe: _Keyframe
+    decoded: asyncio.Future[VideoFrame]
+    jpegs: dict[tuple[int, int], asyncio.Future[Frame]] = field(default_factory=dict)
+
+
+class SnapshotEngine:
+    """Stills of one camera, proven to come from its stream and to be complete."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        *,
+        warm_period: float = 60.0,
+        open_timeout: float = 5.0,
+        frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
+    ) -> None:
+        """Prepare; nothing connects before the first request.
+
+        open_timeout bounds connecting and every read (a stalled stream counts as
+        dropped); frame_timeout bounds the wait for a complete keyframe once connected.
+        """
+        self.camera_id = camera_id
+        self._url = url
+        self._redacted = redact_url(url)
+        self.source_fingerprint: str = fingerprint(url)
+        self.warm_period = warm_period
+        self.open_timeout = open_timeout
+        self.frame_timeout = frame_timeout
+        self.captures = 0  # keyframes decoded: concurrent requests share one
+        self.connections = 0  # stream connections opened
+        self._seq = itertools.count(1)
+        self._tap: _Tap | None = None
+        self._taps: set[_Tap] = set()  # every tap whose thread may still be alive
+        self._waiters: list[_Waiter] = []
+        self._capture: _Capture | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        """Never show the URL's credentials."""
+        return f"<SnapshotEngine {self.camera_id} {self._redacted}>"
+
+    @property
+    def tap_running(self) -> bool:
+        """True while a tap thread is connected (or connecting)."""
+        return self._tap is not None and self._tap.thread.is_alive()
+
+    async def async_probe(self) -> tuple[int, int, str]:
+        """Open the stream and decode one complete keyframe: (width, height, codec)."""
+        keyframe = await self._keyframe(None, keep_warm=False)
+        capture = self._capture_for(keyframe)
+        frame = await self._await_shared(capture.decoded)
+        return frame.width, frame.height, keyframe.codec
+
+    async def async_get_frame(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        *,
+        newer_than: float | None = None,
+    ) -> Frame:
+        """Return a JPEG still of the last complete keyframe.
+
+        newer_than (time.time() seconds) asks for a keyframe that arrived after it,
+        waiting for the next one if needed. Concurrent callers share one decode and one
+        encode per output size. Raises a StreamError subclass, CorruptFrame for a
+        keyframe with decode errors.
+        """
+        keyframe = await self._keyframe(newer_than, keep_warm=True)
+        capture = self._capture_for(keyframe)
+        decoded = await self._await_shared(capture.decoded)
+        size = target_size(decoded.width, decoded.height, width, height)
+        encoding = capture.jpegs.get(size)
+        if encoding is None:
+            if len(capture.jpegs) >= _MAX_SIZES_PER_CAPTURE:
+                capture.jpegs.pop(next(iter(capture.jpegs)))
+            encoding = asyncio.get_running_loop().run_in_executor(
+                None,
+                _encode_jpeg,
+                decoded,
+                size,
+                keyframe,
+                self.camera_id,
+                self.source_fingerprint,
+            )
+            capture.jpegs[size] = encoding
+        return await self._await_shared(encoding)
+
+    async def async_close(self) -> None:
+        """Stop the tap and wait for its thread; later requests raise StreamUnreachable."""
+        self._closed = True
+        self._tap = None
+        self._capture = None
+        taps = list(self._taps)
+        for tap in taps:
+            tap.stop()
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(self._closed_error())
+        loop = asyncio.get_running_loop()
+        for tap in taps:
+            # The thread leaves after its current read, bounded by the read timeout.
+            await loop.run_in_executor(None, tap.thread.join, self.open_timeout * 2 + 1)
+            if tap.thread.is_alive():
+                _LOGGER.warning("Snapshot tap for %s did not stop in time", self._redacted)
+            else:
+                self._taps.discard(tap)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _closed_error(self) -> StreamUnreachable:
+        return StreamUnreachable(f"{self._redacted}: snapshot engine closed")
+
+    async def _keyframe(self, newer_than: float | None, *, keep_warm: bool) -> _Keyframe:
+        """Return a complete keyframe from the tap, starting (cold) or reusing (warm) it."""
+        if self._closed:
+            raise self._closed_error()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        keep_until = time.monotonic() + (self.warm_period if keep_warm else 0.0)
+        tap = self._tap
+        alive, keyframe = (False, None) if tap is None else tap.claim(keep_until, newer_than)
+        if keyframe is not None:
+            return keyframe
+        if tap is None or not alive:
+            tap = self._start_tap(keep_until)  # counts this request as waiting
+        waiter = _Waiter(tap, newer_than, loop.create_future())
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.open_timeout + self.frame_timeout):
+                return await waiter.future
+        except TimeoutError:
+            raise StreamUnreachable(
+                f"{self._redacted}: no complete keyframe within "
+                f"{self.open_timeout + self.frame_timeout:g} s"
+            ) from None
+        except StreamError as err:
+            raise _copy_error(err) from None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            tap.release(time.monotonic() + (self.warm_period if keep_warm else 0.0))
+
+    def _start_tap(self, keep_until: float) -> _Tap:
+        tap = _Tap(
+            self._url,
+            name=f"snapshot-tap-{self.camera_id}",
+            timeout=self.open_timeout,
+            seq=self._seq,
+            keep_until=keep_until,
+            notify=self._notify_from_thread,
+        )
+        self._tap = tap
+        self._taps = {t for t in self._taps if t.thread.is_alive()} | {tap}
+        self.connections += 1
+        tap.thread.start()
+        return tap
+
+    def _notify_from_thread(self, tap: _Tap) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
+            loop.call_soon_threadsafe(self._on_tap_event, tap)
+
+    def _on_tap_event(self, tap: _Tap) -> None:
+        """In the loop: hand a new keyframe to waiters, or fail them when the tap ended."""
+        keyframe = tap.latest()
+        if tap.finished and self._tap is tap:
+            self._tap = None
+            self._capture = None  # the decoded picture of a dropped stream is stale
+        for waiter in self._waiters:
+            if waiter.tap is not tap or waiter.future.done():
+                continue
+            if keyframe is not None and (
+                waiter.newer_than is None or keyframe.arrived > waiter.newer_than
+            ):
+                waiter.future.set_result(keyframe)
+            elif tap.finished:
+                error = tap.error or StreamUnreachable(f"{self._redacted}: stream stopped")
+                waiter.future.set_exception(_copy_error(error))
+
+    def _capture_for(self, keyframe: _Keyframe) -> _Capture:
+        """Return the shared decode of this keyframe, starting it if needed."""
+        capture = self._capture
+        if capture is not None and capture.keyframe.seq == keyframe.seq:
+            return capture
+        decoded = asyncio.get_running_loop().run_in_executor(None, _decode_keyframe, keyframe)
+        self.captures += 1
+        new = _Capture(keyframe, decoded)
+        if capture is None or keyframe.seq > capture.keyframe.seq:
+            self._capture = new
+        return new
+
+    @staticmethod
+    async def _await_shared[T](future: asyncio.Future[T]) -> T:
+        """Await a future other requests share: one caller's cancellation spares it."""
+        try:
+            return await asyncio.shield(future)
+        except StreamError as err:
+            raise _copy_error(err) from None
