@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator
+from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL, CONF_TOKEN, Platform
@@ -23,7 +24,7 @@ from tests.peers.miio_sim import MiioCameraSimulator
 type ConfigEntryFactory = Callable[..., MockConfigEntry]
 
 # Real peers (UDP miio simulator, GStreamer RTSP server) live in tests/peers.
-pytest_plugins = ["tests.peers.miio_fixtures"]
+pytest_plugins = ["tests.peers.miio_fixtures", "tests.peers.rtsp_fixtures"]
 
 # A fixed entry id keeps snapshots stable.
 ENTRY_ID = "01JXIAOMICAMBRIDGE0000000"
@@ -33,8 +34,15 @@ FAST_MIIO_TIMEOUT = 0.3
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load custom_components/ in every test."""
+def auto_enable_custom_integrations(
+    enable_custom_integrations: None, hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """Load custom_components/ in every test, with a configuration folder of its own.
+
+    phcc's configuration folder is inside its installed package and shared by every
+    test run; the snapshot cache writes under it, so each test gets a fresh one.
+    """
+    hass.config.config_dir = str(tmp_path / "config")
 
 
 @pytest.fixture
@@ -120,3 +128,32 @@ async def init_integration(
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         yield mock_config_entry
+
+
+async def async_add_camera(
+    hass: HomeAssistant,
+    sim: MiioCameraSimulator,
+    stream_url: str | None,
+    *,
+    title: str | None = None,
+    entry_id: str | None = None,
+    **options: object,
+) -> MockConfigEntry:
+    """Add and set up the entry of a simulated camera whose video is `stream_url`.
+
+    The source is `custom` with that URL (or `none` for None); more options (username,
+    password, ...) as keyword arguments.
+    """
+    from custom_components.xiaomi_cam_bridge.const import CONF_STREAM_URL, CONF_VIDEO_SOURCE
+
+    entry = _entry_for(sim, entry_id=entry_id)
+    entry.add_to_hass(hass)
+    video: dict[str, object] = {CONF_VIDEO_SOURCE: "none"}
+    if stream_url is not None:
+        video = {CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: stream_url}
+    hass.config_entries.async_update_entry(
+        entry, title=title or entry.title, options={**entry.options, **video, **options}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    SOURCE_ZEROCONF,
+    ConfigEntryState,
+    ConfigFlowResult,
+)
 from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
@@ -14,8 +19,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.xiaomi_cam_bridge.const import (
     CONF_DEVICE_ID,
+    CONF_EXPOSE_TO_GOOGLE,
     CONF_MAC,
     CONF_MODEL,
+    CONF_VIDEO_SOURCE,
     DOMAIN,
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
@@ -35,6 +42,17 @@ def _expected_data(sim: MiioCameraSimulator, host: str | None = None) -> dict[st
         CONF_MODEL: sim.config.model,
         CONF_MAC: sim.config.mac.lower(),
     }
+
+
+async def _without_video(hass: HomeAssistant, result: ConfigFlowResult) -> ConfigFlowResult:
+    """Answer the video step (tested in test_video_flow.py) with "no video"."""
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "video"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_VIDEO_SOURCE: "none"}
+    )
+    await hass.async_block_till_done()
+    return result
 
 
 def _zeroconf(
@@ -69,11 +87,15 @@ async def test_user_creates_entry(hass: HomeAssistant, miio_camera: MiioCameraSi
         result["flow_id"],
         {CONF_HOST: f" {miio_camera.host} ", CONF_TOKEN: f" {miio_camera.config.token.upper()} "},
     )
-    await hass.async_block_till_done()
+    # The camera answered; its video source comes next, presets using its address.
+    assert result["step_id"] == "video"
+    assert result["description_placeholders"]["host"] == miio_camera.host
+    result = await _without_video(hass, result)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Mi Home Security Camera 360°"
     assert result["data"] == _expected_data(miio_camera)
+    assert result["options"] == {CONF_VIDEO_SOURCE: "none"}
     entry = result["result"]
     assert entry.unique_id == "78:11:dc:00:00:01"
     assert entry.state is ConfigEntryState.LOADED
@@ -89,7 +111,7 @@ async def test_user_title_falls_back_to_model_id(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: sim.host, CONF_TOKEN: sim.config.token}
     )
-    await hass.async_block_till_done()
+    result = await _without_video(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "isa.camera.hlc7"
 
@@ -129,7 +151,7 @@ async def test_user_errors_then_recovers(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: miio_camera.host, CONF_TOKEN: miio_camera.config.token}
     )
-    await hass.async_block_till_done()
+    result = await _without_video(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == _expected_data(miio_camera)
 
@@ -188,7 +210,9 @@ async def test_zeroconf_new_camera(hass: HomeAssistant, miio_camera: MiioCameraS
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: miio_camera.config.token}
     )
-    await hass.async_block_till_done()
+    # Presets point at the discovered address.
+    assert result["description_placeholders"]["host"] == miio_camera.host
+    result = await _without_video(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == _expected_data(miio_camera)
     assert result["result"].unique_id == "78:11:dc:00:00:01"
@@ -487,7 +511,12 @@ async def test_options_scan_interval(
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_SCAN_INTERVAL: 120}
+    # The other fields of the form default to the current settings.
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 120,
+        CONF_EXPOSE_TO_GOOGLE: False,
+        CONF_VIDEO_SOURCE: "none",
+    }
     assert entry.state is ConfigEntryState.LOADED
     interval = entry.runtime_data.coordinator.update_interval
     assert interval is not None
@@ -506,7 +535,12 @@ async def test_options_keep_unrelated_options(
         result["flow_id"], {CONF_SCAN_INTERVAL: 45}
     )
     await hass.async_block_till_done()
-    assert entry.options == {CONF_SCAN_INTERVAL: 45, "extra": "kept"}
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 45,
+        CONF_EXPOSE_TO_GOOGLE: False,
+        CONF_VIDEO_SOURCE: "none",
+        "extra": "kept",
+    }
 
 
 @pytest.mark.parametrize("value", [MIN_SCAN_INTERVAL - 1, MAX_SCAN_INTERVAL + 1])

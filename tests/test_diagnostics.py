@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from http import HTTPStatus
 import json
+from urllib.parse import quote
 
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
-from tests.conftest import ConfigEntryFactory
+from tests.conftest import ConfigEntryFactory, async_add_camera
 from tests.peers.miio_fixtures import MiioCameraFactory
+from tests.peers.miio_sim import MiioCameraSimulator
+from tests.peers.rtsp_fixtures import RtspServer
 
 
 async def _download(
@@ -62,3 +66,36 @@ async def test_diagnostics_never_contain_the_token(
     for form in (mac, mac.lower(), mac.replace(":", "").lower(), mac.replace(":", "")):
         assert form not in text
     assert "**REDACTED**" in text
+
+
+async def test_diagnostics_never_contain_stream_credentials(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    miio_camera: MiioCameraSimulator,
+    rtsp_server: RtspServer,
+) -> None:
+    """The stream's user name and password appear nowhere, in no spelling."""
+    spec = rtsp_server.cameras["auth"]
+    assert spec.user is not None
+    assert spec.password is not None
+    # Before the first client: the HTTP router is frozen once a client started.
+    assert await async_setup_component(hass, "diagnostics", {})
+    # Credentials both in the URL and as options (the options win).
+    entry = await async_add_camera(
+        hass,
+        miio_camera,
+        rtsp_server.url("auth"),
+        **{CONF_USERNAME: spec.user, CONF_PASSWORD: spec.password},
+    )
+    client = await hass_client()
+    response = await client.get("/api/camera_proxy/camera.mi_home_security_camera_360deg")
+    assert response.status == HTTPStatus.OK
+
+    text = await _download(hass, hass_client, entry)
+    for secret in (spec.password, quote(spec.password, safe=""), spec.user):
+        assert secret not in text
+    video = json.loads(text)["data"]["video"]
+    assert video["source"] == "custom"
+    assert video["redacted_url"] == f"rtsp://***:***@127.0.0.1:{rtsp_server.port}/auth"
+    assert video["engine"]["captures"] == 1
+    assert video["cached_frames"] in (0, 1)  # written in the background

@@ -38,7 +38,7 @@ async def test_setup_and_unload(
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert {e.domain for e in entities} == {"button", "select", "sensor", "switch"}
+    assert {e.domain for e in entities} == {"button", "camera", "select", "sensor", "switch"}
     assert hass.states.get("switch.mi_home_security_camera_360deg_power").state == "on"
 
     assert await hass.config_entries.async_unload(entry.entry_id)

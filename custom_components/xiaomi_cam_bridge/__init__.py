@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from homeassistant.const import CONF_HOST, CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
+from .camlib.snapshot import SnapshotEngine
+from .camlib.sources import fingerprint, redact_url
 from .const import CONF_DEVICE_ID, DOMAIN
 from .coordinator import XiaomiCamCoordinator, wrong_device_issue_id
-from .data import XiaomiCamConfigEntry, XiaomiCamData, create_client
+from .data import (
+    XiaomiCamConfigEntry,
+    XiaomiCamData,
+    async_get_frame_cache,
+    create_client,
+    create_engine,
+    video_url,
+)
 
 __all__ = ["XiaomiCamConfigEntry", "XiaomiCamData"]
 
-PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.SELECT, Platform.SENSOR, Platform.SWITCH]
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [
+    Platform.BUTTON,
+    Platform.CAMERA,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> bool:
@@ -20,7 +39,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
 
     The first refresh raises ConfigEntryNotReady when the camera does not answer
     (after MIIO_TIMEOUT, so HA's start is not held up) and ConfigEntryAuthFailed
-    (which starts a reauth flow) when the token is refused.
+    (which starts a reauth flow) when the token is refused. Nothing connects to the
+    video stream here: the snapshot engine connects on the first still request.
     """
     # Pinning the device id makes the client refuse another device at the same address.
     client = create_client(
@@ -28,37 +48,85 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
     )
     coordinator = XiaomiCamCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
+    cache = await async_get_frame_cache(hass)
+    url = _configured_url(entry)
+    engine: SnapshotEngine | None = None
+    if url is not None:
+        _LOGGER.debug("Video source of %s: %s", entry.title, redact_url(url))
+        # The engine derives a key-stretched fingerprint of the URL: not in the loop.
+        engine = await hass.async_add_executor_job(create_engine, _camera_id(entry), url)
     entry.runtime_data = XiaomiCamData(
-        client=client, coordinator=coordinator, info=coordinator.info
+        client=client,
+        coordinator=coordinator,
+        info=coordinator.info,
+        cache=cache,
+        engine=engine,
+        stream_url=url,
     )
 
     # Options are read at setup, so a change needs a reload. Data changes (host, token)
     # already reload through the config flow helpers: reloading here too would be a
     # second, useless round of network calls.
     setup_options = dict(entry.options)
+    setup_url = url
 
-    async def _async_options_updated(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> None:
+    async def _async_entry_updated(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> None:
+        new_url = _configured_url(entry)
+        if new_url != setup_url and await _async_source_changed(hass, setup_url, new_url):
+            # Stills of the previous source must not come back, not even from disk.
+            await hass.async_add_executor_job(cache.invalidate, _camera_id(entry))
         if dict(entry.options) != setup_options:
             hass.config_entries.async_schedule_reload(entry.entry_id)
 
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> bool:
-    """Unload the platforms; the coordinator stops itself through entry.async_on_unload."""
+    """Unload the platforms and stop the snapshot engine's stream connection.
+
+    The coordinator stops itself through entry.async_on_unload.
+    """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        if (engine := entry.runtime_data.engine) is not None:
+            await engine.async_close()
         # A stale "wrong device" issue must not outlive the entry it is about.
         ir.async_delete_issue(hass, DOMAIN, wrong_device_issue_id(entry))
     return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> None:
-    """Forget everything stored for a removed camera.
+    """Forget everything stored for a removed camera: repair issue and cached stills.
 
-    Nothing is persisted per camera yet; the snapshot cache (issue 3) deletes the
-    camera's cached frames here.
+    Runs for entries that never loaded too, so the cache is opened here if needed.
     """
     ir.async_delete_issue(hass, DOMAIN, wrong_device_issue_id(entry))
+    cache = await async_get_frame_cache(hass)
+    await hass.async_add_executor_job(cache.remove_camera, _camera_id(entry))
+
+
+def _camera_id(entry: XiaomiCamConfigEntry) -> str:
+    """The id stills are filed under: the entry's unique id (the camera's MAC)."""
+    return entry.unique_id or entry.entry_id
+
+
+def _configured_url(entry: XiaomiCamConfigEntry) -> str | None:
+    """The stream URL of the entry's settings; None (logged) when they are unusable."""
+    try:
+        return video_url(entry.data, entry.options)
+    except ValueError as err:
+        # The message is a reason key or an unknown preset name: never the URL.
+        _LOGGER.warning("The video settings of %s are invalid (%s); video is off", entry.title, err)
+        return None
+
+
+async def _async_source_changed(hass: HomeAssistant, old: str | None, new: str | None) -> bool:
+    """Whether two URLs lead to different sources (spelling differences do not count)."""
+    if old is None or new is None:
+        return True
+    old_print, new_print = await hass.async_add_executor_job(
+        lambda: (fingerprint(old), fingerprint(new))
+    )
+    return old_print != new_print

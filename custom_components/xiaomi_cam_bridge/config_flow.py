@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 import logging
 import re
 from typing import Any
@@ -12,13 +13,24 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.const import CONF_HOST, CONF_NAME, CONF_SCAN_INTERVAL, CONF_TOKEN
-from homeassistant.core import callback
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_NAME,
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+    CONF_USERNAME,
+)
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import format_mac
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -26,24 +38,83 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import voluptuous as vol
 
-from .camlib.exceptions import CannotConnect, InvalidToken, WrongDevice
+from .camlib.exceptions import (
+    CannotConnect,
+    CorruptFrame,
+    InvalidToken,
+    NoVideoTrack,
+    StreamAuthError,
+    StreamError,
+    UnsupportedCodec,
+    WrongDevice,
+)
 from .camlib.miio_client import CameraInfo, is_valid_token
+from .camlib.sources import (
+    REASON_MISSING_NAME,
+    REASON_PASSWORD_WITHOUT_USERNAME,
+    InvalidSource,
+    SourcePreset,
+    redact_url,
+)
 from .const import (
     CONF_DEVICE_ID,
+    CONF_EXPOSE_TO_GOOGLE,
+    CONF_GO2RTC_HOST,
+    CONF_GO2RTC_NAME,
     CONF_MAC,
     CONF_MODEL,
+    CONF_STREAM_URL,
+    CONF_VIDEO_SOURCE,
+    DEFAULT_EXPOSE_TO_GOOGLE,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
     ZEROCONF_PREFIXES,
 )
-from .data import XiaomiCamConfigEntry, create_client, model_name
+from .data import XiaomiCamConfigEntry, create_client, create_engine, model_name, video_url
 
 _LOGGER = logging.getLogger(__name__)
 
 _TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _HOST_SELECTOR = TextSelector()
+_TEXT_SELECTOR = TextSelector()
+_PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_SOURCE_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=[preset.value for preset in SourcePreset],
+        translation_key=CONF_VIDEO_SOURCE,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+# Steps of the video settings; the first one is `video` in the config flow and `init`
+# (with the polling options) in the options flow.
+STEP_VIDEO = "video"
+STEP_VIDEO_GO2RTC = "video_go2rtc"
+STEP_VIDEO_CUSTOM = "video_custom"
+
+_VIDEO_KEYS = (
+    CONF_VIDEO_SOURCE,
+    CONF_USERNAME,
+    CONF_PASSWORD,
+    CONF_GO2RTC_HOST,
+    CONF_GO2RTC_NAME,
+    CONF_STREAM_URL,
+)
+# Which keys each source stores besides video_source and the credentials.
+_SOURCE_KEYS: dict[SourcePreset, tuple[str, ...]] = {
+    SourcePreset.GO2RTC: (CONF_GO2RTC_HOST, CONF_GO2RTC_NAME),
+    SourcePreset.CUSTOM: (CONF_STREAM_URL,),
+}
+
+# Most specific first: the form error shown for a stream that failed the check.
+_STREAM_ERRORS: tuple[tuple[type[StreamError], str], ...] = (
+    (StreamAuthError, "stream_auth"),
+    (NoVideoTrack, "no_video_track"),
+    (UnsupportedCodec, "unsupported_codec"),
+    (CorruptFrame, "stream_corrupt"),
+)
 
 
 def _normalise_token(token: str) -> str:
@@ -87,6 +158,165 @@ async def _async_validate(
         return None, {"base": "unknown"}
 
 
+def _stream_error_key(err: StreamError) -> str:
+    for kind, key in _STREAM_ERRORS:
+        if isinstance(err, kind):
+            return key
+    return "stream_unreachable"
+
+
+async def _async_probe(hass: HomeAssistant, camera_id: str, url: str) -> str | None:
+    """Open the stream and decode one complete keyframe; return a form error key or None."""
+    # The engine derives a key-stretched fingerprint of the URL: not in the event loop.
+    engine = await hass.async_add_executor_job(
+        partial(create_engine, camera_id, url, warm_period=0.0)
+    )
+    try:
+        await engine.async_probe()
+    except StreamError as err:
+        # The engine's messages carry the URL redacted.
+        _LOGGER.debug("Video source check failed: %s", err)
+        return _stream_error_key(err)
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking the stream %s", redact_url(url))
+        return "unknown"
+    finally:
+        await engine.async_close()
+    return None
+
+
+def _reason_field(source: SourcePreset, reason: str) -> str:
+    """The form field an InvalidSource reason belongs to."""
+    if source is SourcePreset.CUSTOM:
+        return CONF_STREAM_URL
+    if source is SourcePreset.GO2RTC:
+        return CONF_GO2RTC_NAME if reason == REASON_MISSING_NAME else CONF_GO2RTC_HOST
+    return "base"  # the camera's own address: fixed by Reconfigure, not here
+
+
+class _VideoSettings:
+    """The video settings being entered, shared by the config and options flows.
+
+    The first step asks for the source and the credentials; go2rtc and custom sources
+    then ask for their address. The resulting URL is checked by opening it and decoding
+    a keyframe. A refused login sends the user back to the first step, where the
+    credentials are; other errors stay on the step whose input made the URL.
+    """
+
+    def __init__(self, first_step: str, stored: Mapping[str, Any]) -> None:
+        """Start from the stored settings (the options flow) or from nothing."""
+        self.first_step = first_step
+        self.values: dict[str, Any] = {key: stored[key] for key in _VIDEO_KEYS if key in stored}
+        self.values.setdefault(CONF_VIDEO_SOURCE, SourcePreset.NONE.value)
+        self.redacted_url = ""
+
+    @property
+    def source(self) -> SourcePreset:
+        """The chosen source."""
+        return SourcePreset(self.values[CONF_VIDEO_SOURCE])
+
+    def take_first_step(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        """Record the source and the credentials; return form errors.
+
+        An empty password with an unchanged user name keeps the password entered
+        before, so a password is never sent back to the browser to be kept.
+        """
+        username = (user_input.get(CONF_USERNAME) or "").strip()
+        password = user_input.get(CONF_PASSWORD) or ""
+        if not password and username and username == self.values.get(CONF_USERNAME):
+            password = self.values.get(CONF_PASSWORD, "")
+        self.values[CONF_VIDEO_SOURCE] = user_input[CONF_VIDEO_SOURCE]
+        for key, value in ((CONF_USERNAME, username), (CONF_PASSWORD, password)):
+            if value:
+                self.values[key] = value
+            else:
+                self.values.pop(key, None)
+        if password and not username:
+            return {CONF_USERNAME: REASON_PASSWORD_WITHOUT_USERNAME}
+        return {}
+
+    def next_step(self) -> str | None:
+        """The step asking for the source's address, or None when the URL is complete."""
+        if self.source is SourcePreset.GO2RTC:
+            return STEP_VIDEO_GO2RTC
+        if self.source is SourcePreset.CUSTOM:
+            return STEP_VIDEO_CUSTOM
+        return None
+
+    def take(self, user_input: Mapping[str, Any]) -> None:
+        """Record the answers of a go2rtc / custom step."""
+        self.values.update({key: str(value).strip() for key, value in user_input.items()})
+
+    async def async_check(
+        self,
+        hass: HomeAssistant,
+        camera_id: str,
+        host: str,
+        *,
+        current_url: str | None = None,
+    ) -> dict[str, str]:
+        """Build the URL and open it (unless unchanged); return form errors."""
+        self.redacted_url = ""
+        try:
+            url = video_url({CONF_HOST: host}, self.values)
+        except InvalidSource as err:
+            return {_reason_field(self.source, err.reason): err.reason}
+        if url is None:
+            return {}
+        self.redacted_url = redact_url(url)  # shown in the error messages
+        if url == current_url:
+            return {}  # checked when it was set: a change of other options needs no stream
+        if (error := await _async_probe(hass, camera_id, url)) is not None:
+            return {"base": error}
+        return {}
+
+    def error_step(self, errors: Mapping[str, str], step: str) -> str:
+        """The step to show errors on: credentials are asked for on the first one."""
+        return self.first_step if errors.get("base") == "stream_auth" else step
+
+    def options(self) -> dict[str, Any]:
+        """The options to store: only the keys the chosen source uses."""
+        source = self.source
+        options: dict[str, Any] = {CONF_VIDEO_SOURCE: source.value}
+        if source is SourcePreset.NONE:
+            return options
+        for key in (CONF_USERNAME, CONF_PASSWORD, *_SOURCE_KEYS.get(source, ())):
+            if self.values.get(key):
+                options[key] = self.values[key]
+        return options
+
+    def placeholders(self, host: str) -> dict[str, str]:
+        """Description placeholders of the video steps."""
+        return {CONF_HOST: host, CONF_STREAM_URL: self.redacted_url}
+
+    def suggested(self) -> dict[str, Any]:
+        """Values to fill the forms with; never the password."""
+        return {key: value for key, value in self.values.items() if key != CONF_PASSWORD}
+
+
+def _source_schema(current: str | None = None) -> dict[vol.Marker, Any]:
+    """Source and credentials; an options form defaults to the current source."""
+    source = (
+        vol.Required(CONF_VIDEO_SOURCE)
+        if current is None
+        else vol.Required(CONF_VIDEO_SOURCE, default=current)
+    )
+    return {
+        source: _SOURCE_SELECTOR,
+        vol.Optional(CONF_USERNAME): _TEXT_SELECTOR,
+        vol.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
+    }
+
+
+_GO2RTC_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_GO2RTC_HOST): _HOST_SELECTOR,
+        vol.Required(CONF_GO2RTC_NAME): _TEXT_SELECTOR,
+    }
+)
+_CUSTOM_SCHEMA = vol.Schema({vol.Required(CONF_STREAM_URL): _TEXT_SELECTOR})
+
+
 class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a camera by host and token, or from zeroconf discovery."""
 
@@ -96,6 +326,9 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with nothing discovered."""
         self._discovered_host: str | None = None
+        # The camera found by the user / zeroconf step, until the video steps are done.
+        self._camera: tuple[str, str, CameraInfo] | None = None
+        self._video = _VideoSettings(STEP_VIDEO, {})
 
     @staticmethod
     @callback
@@ -169,11 +402,73 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_create_camera_entry(
         self, host: str, token: str, info: CameraInfo
     ) -> ConfigFlowResult:
+        """The camera answered: refuse a known one, then ask for its video source."""
         # The MAC the camera reports is authoritative (discovery may have guessed).
         await self.async_set_unique_id(format_mac(info.mac), raise_on_progress=False)
         self._abort_if_unique_id_configured()
+        self._camera = (host, token, info)
+        return await self.async_step_video()
+
+    async def async_step_video(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask where the camera's video comes from, and the stream's credentials."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._video.take_first_step(user_input)
+            if not errors:
+                if (step := self._video.next_step()) is not None:
+                    return await self._async_video_address_step(step, None)
+                return await self._async_check_video(STEP_VIDEO)
+        return self._async_show_video_form(STEP_VIDEO, errors)
+
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the go2rtc server and the camera's stream name on it."""
+        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
+
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
+        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
+
+    async def _async_video_address_step(
+        self, step: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        if user_input is None:
+            return self._async_show_video_form(step)
+        self._video.take(user_input)
+        return await self._async_check_video(step)
+
+    async def _async_check_video(self, step: str) -> ConfigFlowResult:
+        """Open the stream; create the entry when it gives a picture."""
+        assert self._camera is not None
+        assert self.unique_id is not None
+        host, token, info = self._camera
+        errors = await self._video.async_check(self.hass, self.unique_id, host)
+        if errors:
+            return self._async_show_video_form(self._video.error_step(errors, step), errors)
         return self.async_create_entry(
-            title=model_name(info.model), data=_entry_data(host, token, info)
+            title=model_name(info.model),
+            data=_entry_data(host, token, info),
+            options=self._video.options(),
+        )
+
+    @callback
+    def _async_show_video_form(
+        self, step: str, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
+        assert self._camera is not None
+        schema = {
+            STEP_VIDEO: vol.Schema(_source_schema()),
+            STEP_VIDEO_GO2RTC: _GO2RTC_SCHEMA,
+            STEP_VIDEO_CUSTOM: _CUSTOM_SCHEMA,
+        }[step]
+        return self.async_show_form(
+            step_id=step,
+            data_schema=self.add_suggested_values_to_schema(schema, self._video.suggested()),
+            errors=errors or {},
+            description_placeholders=self._video.placeholders(self._camera[0]),
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
@@ -243,36 +538,106 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class XiaomiCamOptionsFlow(OptionsFlow):
-    """Options of a camera entry; changing them reloads the entry."""
+    """Options of a camera entry: polling, video source, Google; changing them reloads."""
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        self._video: _VideoSettings | None = None
+        self._general: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Polling options (later issues add the video source as further steps)."""
+        """Polling interval, Google exposure, video source and its credentials."""
+        options = self.config_entry.options
+        if self._video is None:
+            self._video = _VideoSettings("init", options)
+        errors: dict[str, str] = {}
         if user_input is not None:
-            # Merge so options owned by other steps survive this one.
-            options = {**self.config_entry.options, **user_input}
-            options[CONF_SCAN_INTERVAL] = int(options[CONF_SCAN_INTERVAL])
-            return self.async_create_entry(data=options)
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_SCAN_INTERVAL): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL,
-                        max=MAX_SCAN_INTERVAL,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+            self._general = {
+                CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                CONF_EXPOSE_TO_GOOGLE: user_input[CONF_EXPOSE_TO_GOOGLE],
             }
+            errors = self._video.take_first_step(user_input)
+            if not errors:
+                if (step := self._video.next_step()) is not None:
+                    return await self._async_video_address_step(step, None)
+                return await self._async_check_video("init")
+        return self._async_show_form("init", errors)
+
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the go2rtc server and the camera's stream name on it."""
+        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
+
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
+        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
+
+    async def _async_video_address_step(
+        self, step: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        assert self._video is not None
+        if user_input is None:
+            return self._async_show_form(step)
+        self._video.take(user_input)
+        return await self._async_check_video(step)
+
+    async def _async_check_video(self, step: str) -> ConfigFlowResult:
+        """Open the stream if it changed; store the options when it gives a picture."""
+        assert self._video is not None
+        entry = self.config_entry
+        try:
+            current_url = video_url(entry.data, entry.options)
+        except ValueError:
+            current_url = None
+        errors = await self._video.async_check(
+            self.hass,
+            entry.unique_id or entry.entry_id,
+            entry.data[CONF_HOST],
+            current_url=current_url,
         )
-        return self.async_show_form(
-            step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                schema,
+        if errors:
+            return self._async_show_form(self._video.error_step(errors, step), errors)
+        # Keep options owned by others; drop the video keys the new source does not use.
+        kept = {key: value for key, value in entry.options.items() if key not in _VIDEO_KEYS}
+        return self.async_create_entry(data={**kept, **self._general, **self._video.options()})
+
+    @callback
+    def _async_show_form(self, step: str, errors: dict[str, str] | None = None) -> ConfigFlowResult:
+        assert self._video is not None
+        options = self.config_entry.options
+        if step == "init":
+            schema = vol.Schema(
                 {
-                    CONF_SCAN_INTERVAL: self.config_entry.options.get(
-                        CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL
-                    )
-                },
-            ),
+                    # Defaults, not suggestions: a form sent without them keeps them.
+                    vol.Required(
+                        CONF_SCAN_INTERVAL,
+                        default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+                    ): NumberSelector(
+                        NumberSelectorConfig(
+                            min=MIN_SCAN_INTERVAL,
+                            max=MAX_SCAN_INTERVAL,
+                            step=1,
+                            unit_of_measurement="s",
+                            mode=NumberSelectorMode.BOX,
+                        )
+                    ),
+                    vol.Required(
+                        CONF_EXPOSE_TO_GOOGLE,
+                        default=options.get(CONF_EXPOSE_TO_GOOGLE, DEFAULT_EXPOSE_TO_GOOGLE),
+                    ): BooleanSelector(),
+                    **_source_schema(self._video.values[CONF_VIDEO_SOURCE]),
+                }
+            )
+            suggested = {**self._general, **self._video.suggested()}
+        else:
+            schema = _GO2RTC_SCHEMA if step == STEP_VIDEO_GO2RTC else _CUSTOM_SCHEMA
+            suggested = self._video.suggested()
+        return self.async_show_form(
+            step_id=step,
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors or {},
+            description_placeholders=self._video.placeholders(self.config_entry.data[CONF_HOST]),
         )

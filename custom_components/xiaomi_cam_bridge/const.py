@@ -27,3 +27,26 @@ MODEL_NAMES: Final[dict[str, str]] = {
 
 # Prefixes of the zeroconf names (`_miio._udp.local.`) of the cameras this integration handles.
 ZEROCONF_PREFIXES: Final = ("chuangmi-camera-", "mijia-camera-", "isa-camera-")
+
+# Video settings (entry options). Credentials use homeassistant.const CONF_USERNAME /
+# CONF_PASSWORD.
+CONF_VIDEO_SOURCE: Final = "video_source"
+CONF_STREAM_URL: Final = "stream_url"
+CONF_GO2RTC_HOST: Final = "go2rtc_host"
+CONF_GO2RTC_NAME: Final = "go2rtc_name"
+# Whether the camera entity is offered to Google Assistant through Home Assistant Cloud.
+CONF_EXPOSE_TO_GOOGLE: Final = "expose_to_google"
+DEFAULT_EXPOSE_TO_GOOGLE: Final = False
+
+# Seconds to connect to a stream (and the longest a read may stall), and to wait for a
+# complete keyframe once connected. Their sum stays under Home Assistant's 10 s image
+# timeout, so a dead stream still leaves time to answer from the cache.
+STREAM_OPEN_TIMEOUT: Final = 4.0
+STREAM_FRAME_TIMEOUT: Final = 4.0
+# Seconds the keyframe tap stays connected after the last still request.
+SNAPSHOT_WARM_PERIOD: Final = 60.0
+# A cached still this recent is served without asking the stream (keyframes are about
+# one second apart, so the live path would not give a newer picture).
+SNAPSHOT_FRESH_AGE: Final = 1.0
+# The oldest cached still served while the stream is down; older ones are never shown.
+SNAPSHOT_MAX_AGE: Final = 30.0

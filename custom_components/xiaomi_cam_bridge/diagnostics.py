@@ -15,12 +15,14 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_MAC
+from .camlib.sources import redact_url
+from .const import CONF_MAC, CONF_STREAM_URL, CONF_VIDEO_SOURCE
 from .data import XiaomiCamConfigEntry
 
-# The token controls the camera; stream URLs and credentials (issue 3) give its video.
-# The MAC (also the unique id) identifies the household's hardware; the host is kept
-# because it is needed to debug reachability and is a private address.
+# The token controls the camera; stream URLs and credentials give its video. The MAC
+# (also the unique id) identifies the household's hardware; the host is kept because
+# it is needed to debug reachability and is a private address. Stream URLs appear only
+# through redact_url.
 TO_REDACT = {
     CONF_TOKEN,
     CONF_PASSWORD,
@@ -28,7 +30,7 @@ TO_REDACT = {
     CONF_URL,
     CONF_MAC,
     CONF_UNIQUE_ID,
-    "stream_url",
+    CONF_STREAM_URL,
 }
 
 
@@ -59,4 +61,25 @@ async def async_get_config_entry_diagnostics(
             else None,
         },
         "status": asdict(coordinator.data),
+        "video": _video_diagnostics(entry),
+    }
+
+
+def _video_diagnostics(entry: XiaomiCamConfigEntry) -> dict[str, Any]:
+    """The video source (URL with credentials masked), the engine and the cached stills."""
+    data = entry.runtime_data
+    engine = data.engine
+    camera_id = engine.camera_id if engine is not None else None
+    cached = [camera for camera in data.cache.stats().cameras if camera.camera_id == camera_id]
+    return {
+        "source": entry.options.get(CONF_VIDEO_SOURCE),
+        "redacted_url": redact_url(data.stream_url) if data.stream_url else None,
+        "engine": None
+        if engine is None
+        else {
+            "tap_running": engine.tap_running,
+            "connections": engine.connections,
+            "captures": engine.captures,
+        },
+        "cached_frames": cached[0].frames if cached else 0,
     }
