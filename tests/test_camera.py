@@ -577,7 +577,7 @@ async def test_privacy_mode_shows_nothing(
     await _refresh(entry)
     await _settle(hass)
     status, _ = await _still(client)
-    assert status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
     assert await camera.stream_source() is None
     assert camera.stream is None
     assert not stream.outputs()
@@ -612,7 +612,7 @@ async def test_turn_off_from_the_camera_entity(
     assert miio_camera.props["power"] == "off"
     assert hass.states.get("switch.mi_home_security_camera_360deg_power").state == "off"
     status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 @pytest.mark.usefixtures("fast_miio_timeout")

@@ -20,6 +20,7 @@ from .data import (
     create_engine,
     video_url,
 )
+from .google import async_setup_google
 
 __all__ = ["XiaomiCamConfigEntry", "XiaomiCamData"]
 
@@ -80,6 +81,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
 
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    async_setup_google(hass, entry)
     return True
 
 

@@ -29,6 +29,7 @@ from .const import DOMAIN, SNAPSHOT_FRESH_AGE, SNAPSHOT_MAX_AGE
 from .coordinator import XiaomiCamCoordinator
 from .data import XiaomiCamConfigEntry
 from .entity import XiaomiCamEntity
+from .google import check_stream_allowed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,6 +99,17 @@ class XiaomiCamCamera(XiaomiCamEntity, Camera):
         self._stream_down = False
 
     @property
+    def is_on(self) -> bool:
+        """Always True for Home Assistant's camera component: this entity refuses itself.
+
+        Home Assistant refuses an "off" camera before asking it, with a plain error its
+        Google Assistant bridge turns into unknownError for every device of the request.
+        Privacy mode (`_attr_is_on` follows the miio power) is enforced here instead: no
+        stream source, no still, and a stream request answered with deviceTurnedOff.
+        """
+        return True
+
+    @property
     def use_stream_for_stills(self) -> bool:
         """Stills come from the snapshot engine, never from Home Assistant's HLS worker."""
         return False
@@ -158,6 +170,11 @@ class XiaomiCamCamera(XiaomiCamEntity, Camera):
         )
 
     # -- video -------------------------------------------------------------------------
+
+    async def async_create_stream(self) -> Stream | None:
+        """Refuse a stream while the camera is unreachable or off, as Google understands."""
+        check_stream_allowed(self.entity_id, available=self.available, is_on=self._attr_is_on)
+        return await super().async_create_stream()
 
     async def stream_source(self) -> str | None:
         """Return the stream URL; no network I/O (voice assistants allow ~2 s in all)."""
