@@ -28,7 +28,7 @@ from custom_components.xiaomi_cam_bridge.google import (
 )
 from tests.conftest import ConfigEntryFactory
 from tests.peers.miio_fixtures import MiioCameraFactory
-from tests.peers.rtsp_fixtures import RtspServer
+from tests.peers.rtsp_fixtures import CameraSpec, RtspServer, RtspServerFactory
 from tests.test_google_assistant import (
     GET_CAMERA_STREAM,
     LAN_URL,
@@ -327,6 +327,38 @@ async def test_stream_issue_for_audio(
     assert found.translation_placeholders == {"name": "Porch", "codec": "MP3"}
     assert_translated(found)
     async_update_stream_issue(hass, entry, "h264", "aac")
+    assert issue(hass, stream_issue_id(entry)) is None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_stream_issue_follows_the_audio_of_the_source(
+    google_hass: HomeAssistant,
+    config_entry_factory: ConfigEntryFactory,
+    miio_camera_factory: MiioCameraFactory,
+    rtsp_server_factory: RtspServerFactory,
+) -> None:
+    """The probe's audio codec reaches the check: MP3 raises the issue, AAC or none not."""
+    hass = google_hass
+    server = rtsp_server_factory(
+        [
+            CameraSpec("mp3", (220, 40, 40), audio="mp3"),
+            CameraSpec("aac", (40, 200, 40), audio="aac"),
+            CameraSpec("silent", (40, 60, 220)),
+        ]
+    )
+    sim = await miio_camera_factory()
+    entry = await add_camera(hass, config_entry_factory, sim, "Porch", server.url("mp3"))
+    found = issue(hass, stream_issue_id(entry))
+    assert found is not None
+    assert found.translation_key == "google_stream_audio"
+    assert found.translation_placeholders == {"name": "Porch", "codec": "MP3"}
+    assert_translated(found)
+
+    await set_options(hass, entry, **{CONF_STREAM_URL: server.url("aac")})
+    assert issue(hass, stream_issue_id(entry)) is None
+    await set_options(hass, entry, **{CONF_STREAM_URL: server.url("mp3")})
+    assert issue(hass, stream_issue_id(entry)) is not None
+    await set_options(hass, entry, **{CONF_STREAM_URL: server.url("silent")})
     assert issue(hass, stream_issue_id(entry)) is None
     await hass.config_entries.async_unload(entry.entry_id)
 

@@ -159,7 +159,7 @@ def async_setup_google(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> None
 
     Call at the end of async_setup_entry, once the platforms have registered their
     entities. For a camera marked for Google, its stream is probed in the background
-    (one short connection) to learn its codec. Everything is undone when the entry
+    (one short connection) to learn its codecs. Everything is undone when the entry
     unloads.
     """
     expose = wants_google(entry)
@@ -285,19 +285,18 @@ def nest_hub_stream_problem(video_codec: str, audio_codec: str | None) -> tuple[
 
 
 async def _async_probe_stream(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> None:
-    """Learn the codec of a camera's stream and raise or clear its stream issue."""
+    """Learn the codecs of a camera's stream and raise or clear its stream issue."""
     engine = entry.runtime_data.engine
     if engine is None:  # no video source: no CameraStream trait, nothing to play
         ir.async_delete_issue(hass, DOMAIN, stream_issue_id(entry))
         return
     try:
-        _width, _height, video_codec = await engine.async_probe()
+        media = await engine.async_probe_media()
     except StreamError as err:
         # Unknown codec: keep what is known; the camera entity reports the stream itself.
         _LOGGER.debug("Cannot probe the stream of %s for Google: %s", entry.title, err)
         return
-    # The engine does not report audio yet: only the video codec is checked.
-    async_update_stream_issue(hass, entry, video_codec)
+    async_update_stream_issue(hass, entry, media.video_codec, media.audio_codec)
 
 
 @callback

@@ -33,7 +33,11 @@ from custom_components.xiaomi_cam_bridge.camlib.exceptions import (
     UnsupportedCodec,
 )
 from custom_components.xiaomi_cam_bridge.camlib.frame import Frame
-from custom_components.xiaomi_cam_bridge.camlib.snapshot import SnapshotEngine, target_size
+from custom_components.xiaomi_cam_bridge.camlib.snapshot import (
+    MediaInfo,
+    SnapshotEngine,
+    target_size,
+)
 from custom_components.xiaomi_cam_bridge.camlib.sources import fingerprint
 from tests.peers.rtsp_fixtures import (
     CameraSpec,
@@ -144,6 +148,73 @@ async def test_probe(rtsp_server_factory: RtspServerFactory, make_engine: Engine
     assert await make_engine("a", server.url("small")).async_probe() == (640, 360, "h264")
     assert await make_engine("b", server.url("hevc")).async_probe() == (640, 360, "hevc")
     assert await make_engine("c", big.url("big")).async_probe() == (1280, 720, "h264")
+
+
+# Audio track of the test camera (CameraSpec.audio) -> the codec the probe reports.
+AUDIO_CODECS: dict[str | None, str | None] = {
+    None: None,
+    "aac": "aac",
+    "mp3": "mp3",
+    "pcmu": "pcm_mulaw",
+    "gst": None,  # GStreamer's own payload: FFmpeg knows no codec for it
+}
+
+
+async def test_probe_reports_the_audio_codec(
+    rtsp_server_factory: RtspServerFactory, make_engine: EngineFactory
+) -> None:
+    """The probe names the codec of the first audio track, None without a known one."""
+    server = rtsp_server_factory(
+        [CameraSpec(f"cam_{audio}", (220, 40, 40), audio=audio) for audio in AUDIO_CODECS]
+        + [CameraSpec("hevc_aac", (40, 200, 40), codec="h265", audio="aac")]
+    )
+    for audio, codec in AUDIO_CODECS.items():
+        engine = make_engine(f"cam_{audio}", server.url(f"cam_{audio}"), warm_period=0)
+        assert await engine.async_probe_media() == MediaInfo(640, 360, "h264", codec), audio
+        assert engine.connections == 1
+        # The tuple callers had before audio was reported.
+        assert await engine.async_probe() == (640, 360, "h264")
+    engine = make_engine("hevc_aac", server.url("hevc_aac"))
+    assert await engine.async_probe_media() == MediaInfo(640, 360, "hevc", "aac")
+
+
+async def test_mp3_is_told_from_its_frames(
+    rtsp_server_factory: RtspServerFactory, make_engine: EngineFactory
+) -> None:
+    """RTP's MPEG audio payload does not name the layer: every connection still says mp3.
+
+    From the SDP alone FFmpeg says "mp2", and "mp3" (as decoder "mp3float") only when an
+    audio frame happened to arrive during its short probe.
+    """
+    server = rtsp_server_factory([CameraSpec("mp3", (40, 60, 220), audio="mp3")])
+    for attempt in range(6):
+        engine = make_engine(f"mp3_{attempt}", server.url("mp3"), warm_period=0)
+        assert (await engine.async_probe_media()).audio_codec == "mp3", attempt
+        # The keyframe held back until the audio was known is the camera's, whole.
+        assert_shows(await engine.async_get_frame(), server.colour("mp3"))
+
+
+async def test_mpeg_audio_without_frames_does_not_hold_stills(
+    rtsp_server_factory: RtspServerFactory, make_engine: EngineFactory
+) -> None:
+    """An MPEG audio track that never carries a frame: FFmpeg's guess, after a short wait."""
+    server = rtsp_server_factory([CameraSpec("bad", (40, 200, 40), audio="mpa-bad")])
+    engine = make_engine("bad", server.url("bad"))
+    assert await engine.async_probe_media() == MediaInfo(640, 360, "h264", "mp2")
+    assert_shows(await engine.async_get_frame(), server.colour("bad"))
+    assert engine.connections == 1
+
+
+async def test_probe_of_a_warm_tap_needs_no_connection(
+    rtsp_server_factory: RtspServerFactory, make_engine: EngineFactory
+) -> None:
+    """While stills are being taken, the probe answers from the open connection."""
+    server = rtsp_server_factory([CameraSpec("aac", (220, 210, 40), audio="aac")])
+    engine = make_engine("aac", server.url("aac"))
+    assert_shows(await engine.async_get_frame(), server.colour("aac"))
+    assert await engine.async_probe_media() == MediaInfo(640, 360, "h264", "aac")
+    assert engine.connections == 1
+    assert engine.tap_running
 
 
 async def test_provenance(rtsp_server: RtspServer, make_engine: EngineFactory) -> None:

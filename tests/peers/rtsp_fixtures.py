@@ -44,6 +44,7 @@ class CameraSpec:
     name: str
     rgb: Rgb = (128, 128, 128)
     codec: str = "h264"  # h264, h265, mjpeg, vp8, audio
+    audio: str | None = None  # an audio track next to the video: aac, mp3, pcmu, gst, mpa-bad
     user: str | None = None
     password: str | None = None
     damage: str | None = None  # drop-slice, cut-idr
@@ -56,6 +57,7 @@ class CameraSpec:
         opts = {
             "name": self.name,
             "codec": self.codec,
+            "audio": self.audio,
             "color": "{:02x}{:02x}{:02x}".format(*self.rgb),
             "user": self.user,
             "password": self.password,

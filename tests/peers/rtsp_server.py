@@ -13,6 +13,10 @@ decoded still can be attributed to its camera by its mean colour.
 Mount options (comma separated key=value):
     name      mount path (rtsp://127.0.0.1:<port>/<name>)
     codec     h264 (default), h265, mjpeg, vp8, audio (an audio-only stream)
+    audio     an audio track next to the video (a sine tone), like cameras with a
+              microphone: aac (RTP mpeg4-generic), mp3 (RTP MPA), pcmu (G.711 mu-law),
+              gst (GStreamer's own RTP payload, a codec FFmpeg does not know) or
+              mpa-bad (an MPA track whose packets hold no MPEG audio frame)
     color     RRGGBB background colour (default 808080)
     pattern   videotestsrc pattern (default solid-color); `ball`, `snow`, `smpte`... draw
               over the colour (ball) or replace it (snow, smpte: for timing only)
@@ -53,6 +57,10 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 ANONYMOUS_ROLE = "anonymous"
+# Encoders checked before serving, so a missing GStreamer plugin is one clear error
+# (x264enc: plugins-ugly; x265enc, voaacenc: plugins-bad; vp8enc, lamemp3enc: -good).
+VIDEO_ENCODERS = {"h264": "x264enc", "h265": "x265enc", "vp8": "vp8enc"}
+AUDIO_ENCODERS = {"aac": "voaacenc", "mp3": "lamemp3enc"}
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Mount:
     gop: int = 15
     slices: int = 2
     damage: str | None = None
+    audio: str | None = None
     user: str | None = None
     password: str | None = None
     factory: Any = None
@@ -127,7 +136,29 @@ class Mount:
             )
         else:
             raise ValueError(f"unknown codec {self.codec}")
-        return f"( {src} ! {enc} )"
+        return f"( {src} ! {enc} {self._audio_track()})"
+
+    def _audio_track(self) -> str:
+        """The second stream (pay1) of a video mount with audio, or nothing."""
+        if self.audio is None:
+            return ""
+        src = "audiotestsrc is-live=true wave=sine volume=0.2 ! audioconvert ! audioresample"
+        if self.audio == "mpa-bad":
+            # Zero bytes never look like an MPEG audio frame header; small buffers fit
+            # one RTP packet each.
+            src = "audiotestsrc is-live=true wave=silence samplesperbuffer=400"
+        enc = {
+            # mpeg4-generic (RFC 3640), what cameras send; FFmpeg reads it as "aac".
+            "aac": "audio/x-raw,rate=16000,channels=1 ! voaacenc ! rtpmp4gpay name=pay1 pt=97",
+            "mp3": "audio/x-raw,rate=44100,channels=1 ! lamemp3enc ! rtpmpapay name=pay1 pt=14",
+            # Raw samples labelled MPEG audio: an MPA track without one MPEG audio frame.
+            "mpa-bad": "audio/x-raw,format=S16LE,rate=44100,channels=1 ! "
+            'capssetter join=false replace=true caps="audio/mpeg,mpegversion=(int)1,'
+            'layer=(int)3,rate=(int)44100,channels=(int)1" ! rtpmpapay name=pay1 pt=14',
+            "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+            "gst": "audio/x-raw,rate=8000,channels=1 ! rtpgstpay name=pay1 pt=98",
+        }[self.audio]
+        return f"{src} ! {enc} "
 
 
 def parse_mount(spec: str, defaults: argparse.Namespace) -> Mount:
@@ -150,6 +181,7 @@ def parse_mount(spec: str, defaults: argparse.Namespace) -> Mount:
         gop=int(opts.pop("gop", defaults.gop)),
         slices=int(opts.pop("slices", "2")),
         damage=opts.pop("damage", None),
+        audio=opts.pop("audio", None),
         user=opts.pop("user", None),
         password=opts.pop("password", None),
     )
@@ -159,6 +191,10 @@ def parse_mount(spec: str, defaults: argparse.Namespace) -> Mount:
         mount.damage and mount.codec != "h264"
     ):
         raise argparse.ArgumentTypeError(f"bad damage {mount.damage!r} for {mount.codec}")
+    if mount.audio not in (None, "aac", "mp3", "mpa-bad", "pcmu", "gst") or (
+        mount.audio and mount.codec == "audio"
+    ):
+        raise argparse.ArgumentTypeError(f"bad audio {mount.audio!r} for {mount.codec}")
     return mount
 
 
@@ -428,17 +464,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     Gst.init(None)
     if args.check:
-        for element in ("x264enc", "x265enc", "jpegenc", "vp8enc", "mulawenc"):
+        for element in (*VIDEO_ENCODERS.values(), "jpegenc", "mulawenc", *AUDIO_ENCODERS.values()):
             print(f"{element} {'yes' if has_element(element) else 'no'}")
         return
     mounts = [parse_mount(spec, args) for spec in args.mount]
     if not mounts:
         parser.error("at least one --mount is needed")
     for mount in mounts:
-        needed = {"h265": "x265enc", "vp8": "vp8enc", "h264": "x264enc"}.get(mount.codec)
-        if needed and not has_element(needed):
-            print(f"ERR {needed} not available for mount {mount.name}", flush=True)
-            sys.exit(2)
+        needed = [VIDEO_ENCODERS.get(mount.codec), AUDIO_ENCODERS.get(mount.audio or "")]
+        for element in needed:
+            if element and not has_element(element):
+                print(f"ERR {element} not available for mount {mount.name}", flush=True)
+                sys.exit(2)
     Server(args.port, mounts).run()
 
 

@@ -15,6 +15,13 @@ by a dropped connection is therefore never kept. When the stream drops the keyfr
 is forgotten with it, so a stale picture is never served as current; the next request
 reconnects. With no tap running a request is a cold grab: connect, first complete
 keyframe, decode (and disconnect when `warm_period` is 0).
+
+Audio is not decoded. The codec of the first audio track is noted when the stream is
+opened, from the SDP, for callers that must know what a player will be sent. RTP's
+MPEG audio payload does not say which layer it carries (MP3 or MP2): the tap then reads
+the layer from the first audio frame on the same connection, and holds its first
+keyframe back until it knows (at most `_AUDIO_SETTLE` seconds; audio frames come every
+few tens of milliseconds).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import time
 from typing import Final
 
 import av
+from av.audio.stream import AudioStream
 from av.codec.codec import Codec
 from av.container import InputContainer
 import av.error
@@ -61,6 +69,39 @@ _MAX_PICTURE_BYTES: Final = 8 * 1024 * 1024
 _MAX_SIZES_PER_CAPTURE: Final = 4
 _H264_VCL: Final = frozenset({1, 2, 5})  # coded slice NAL types (2: data partition A)
 _START_CODE: Final = b"\x00\x00\x01"
+# PyAV names the decoder, not the codec, and FFmpeg has two decoders (float and fixed
+# point) for some codecs: report the codec's own name (FFmpeg's avcodec_get_name, which
+# PyAV does not expose), the one players and muxers go by.
+_DECODER_CODEC_NAMES: Final = {
+    "aac_fixed": "aac",
+    "ac3_fixed": "ac3",
+    "mp1float": "mp1",
+    "mp2float": "mp2",
+    "mp3float": "mp3",
+    "mp3adufloat": "mp3adu",
+    "mp3on4float": "mp3on4",
+}
+
+# FFmpeg's guess from an SDP "MPA" payload (any MPEG audio layer): see _AudioTrack.
+_MPEG_AUDIO: Final = frozenset({"mp1", "mp2", "mp3"})
+_MPEG_AUDIO_LAYERS: Final = {1: "mp3", 2: "mp2", 3: "mp1"}  # header bits -> codec
+# How long a tap waits for the first MPEG audio frame before it reports FFmpeg's guess.
+_AUDIO_SETTLE: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What a stream carries, as found by `SnapshotEngine.async_probe_media`.
+
+    Codecs are FFmpeg's codec names ("h264", "hevc", "mjpeg"; "aac", "mp3",
+    "pcm_mulaw"...). audio_codec is the first audio track's: None when the stream has
+    no audio track or FFmpeg does not know its codec.
+    """
+
+    width: int  # of a decoded keyframe
+    height: int
+    video_codec: str
+    audio_codec: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +110,7 @@ class _Keyframe:
 
     seq: int  # unique per engine, increasing
     codec: str
+    audio_codec: str | None  # of the stream it came from (see MediaInfo)
     extradata: bytes | None  # parameter sets from the SDP, if any
     data: bytes  # every packet of the picture, joined
     arrived: float  # time.time() when its first packet was read
@@ -225,6 +267,42 @@ def _video_stream(container: InputContainer, redacted: str) -> VideoStream:
     return stream
 
 
+def _mpeg_audio_layer(data: bytes) -> str | None:
+    """The codec an MPEG audio frame header names ("mp3", "mp2", "mp1"), if data starts one."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] & 0xE0 != 0xE0:
+        return None
+    return _MPEG_AUDIO_LAYERS.get((data[1] >> 1) & 0x03)
+
+
+class _AudioTrack:
+    """The codec of a stream's first audio track, as far as the tap can tell."""
+
+    def __init__(self, container: InputContainer, now: float) -> None:
+        """Read the codec from what the SDP said (see MediaInfo)."""
+        self.stream: AudioStream | None = None
+        self.codec: str | None = None
+        if container.streams.audio:
+            self.stream = container.streams.audio[0]
+            name = getattr(self.stream.codec_context, "name", None)
+            if isinstance(name, str) and name:
+                self.codec = _DECODER_CODEC_NAMES.get(name, name)
+        # FFmpeg names an SDP's MPEG audio "mp2" until it has parsed a frame, which it
+        # does only when one came during the short probe: the frame header tells.
+        self.pending = self.codec in _MPEG_AUDIO
+        self._give_up = now + _AUDIO_SETTLE
+
+    def feed(self, data: bytes) -> None:
+        """Learn the codec from an audio packet while it is pending."""
+        if self.pending and (codec := _mpeg_audio_layer(data)) is not None:
+            self.codec, self.pending = codec, False
+
+    def settled(self, now: float) -> bool:
+        """True once the codec is known, or no audio frame came in time (FFmpeg's guess)."""
+        if self.pending and now >= self._give_up:
+            self.pending = False
+        return not self.pending
+
+
 def _decode_keyframe(keyframe: _Keyframe) -> VideoFrame:
     """Decode one keyframe with a fresh decoder, or raise CorruptFrame."""
     ctx = Codec(keyframe.codec, "r").create("video")
@@ -378,21 +456,35 @@ class _Tap:
             stream = _video_stream(container, self._redacted)
             codec = stream.codec_context.name
             extradata = stream.codec_context.extradata
+            audio = _AudioTrack(container, time.monotonic())
             assembler = _PictureAssembler(codec)
-            _LOGGER.debug("Snapshot tap connected to %s (%s)", self._redacted, codec)
-            packets = container.demux(stream)
+            _LOGGER.debug(
+                "Snapshot tap connected to %s (%s, audio %s)", self._redacted, codec, audio.codec
+            )
+            if audio.pending and audio.stream is not None:
+                packets = container.demux(stream, audio.stream)
+                audio_index = audio.stream.index
+            else:
+                packets, audio_index = container.demux(stream), -1
+            held: tuple[bytes, float] | None = None  # a keyframe waiting for the audio codec
             while not self._should_leave():
                 packet = _next_packet(packets, self._redacted, self._timeout)
                 if packet.size == 0:  # demux's flush packet at the end of the stream
                     continue
-                done = assembler.feed(
-                    bytes(packet),
-                    key=packet.is_keyframe,
-                    corrupt=packet.is_corrupt,
-                    now=time.time(),
-                )
-                if done is not None:
-                    keyframe = _Keyframe(next(self._seq), codec, extradata, *done)
+                if packet.stream_index == audio_index:
+                    audio.feed(bytes(packet))
+                else:
+                    done = assembler.feed(
+                        bytes(packet),
+                        key=packet.is_keyframe,
+                        corrupt=packet.is_corrupt,
+                        now=time.time(),
+                    )
+                    if done is not None:
+                        held = done  # the newest complete keyframe is the one to serve
+                if held is not None and audio.settled(time.monotonic()):
+                    keyframe = _Keyframe(next(self._seq), codec, audio.codec, extradata, *held)
+                    held = None
                     with self._lock:
                         self._latest = keyframe
                     self._notify(self)
@@ -460,12 +552,22 @@ class SnapshotEngine:
         """True while a tap thread is connected (or connecting)."""
         return self._tap is not None and self._tap.thread.is_alive()
 
-    async def async_probe(self) -> tuple[int, int, str]:
-        """Open the stream and decode one complete keyframe: (width, height, codec)."""
+    async def async_probe_media(self) -> MediaInfo:
+        """Decode one complete keyframe; report its size and the stream's codecs.
+
+        Uses the tap's keyframe when one is running, else connects once (no extra
+        round trip for the audio: its codec is read when the stream is opened). Raises
+        like `async_get_frame`.
+        """
         keyframe = await self._keyframe(None, keep_warm=False)
         capture = self._capture_for(keyframe)
         frame = await self._await_shared(capture.decoded)
-        return frame.width, frame.height, keyframe.codec
+        return MediaInfo(frame.width, frame.height, keyframe.codec, keyframe.audio_codec)
+
+    async def async_probe(self) -> tuple[int, int, str]:
+        """Open the stream and decode one complete keyframe: (width, height, video codec)."""
+        info = await self.async_probe_media()
+        return info.width, info.height, info.video_codec
 
     async def async_get_frame(
         self,
