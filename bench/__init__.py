@@ -1,0 +1,1 @@
+"""Benchmarks (scripts/bench): they print numbers; the test suite never collects them."""
