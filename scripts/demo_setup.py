@@ -1,9 +1,9 @@
 """The demo behind scripts/develop: simulated cameras, an RTSP test server and a real
 Home Assistant, set up through Home Assistant's own APIs. Everything stays on loopback.
 
-- two miio camera simulators (tests/peers/miio_sim.py) on 127.0.1.2 and 127.0.1.3 (not
-  127.0.0.x, which the test suite's simulators prefer: the demo and a test run can
-  then run side by side);
+- two miio camera simulators (tests/peers/miio_sim.py) on 127.0.0.2 and 127.0.0.3
+  (python-miio always talks to port 54321, so each camera has its own address; the test
+  suite's simulators move to other loopback addresses when these are taken);
 - the GStreamer RTSP server (tests/peers/rtsp_server.py) with one coloured, moving
   picture per camera on rtsp://127.0.0.1:18554/<mount>;
 - `hass -c config` on http://127.0.0.1:8123, onboarded through the onboarding API
@@ -121,7 +121,7 @@ class DemoCamera:
 CAMERAS = (
     DemoCamera(
         name="Front door",
-        host="127.0.1.2",
+        host="127.0.0.2",
         token="de0c0ffee0000000000000000000a001",
         mac="78:11:DC:DE:00:01",
         device_id=0x0DE00001,
@@ -131,7 +131,7 @@ CAMERAS = (
     ),
     DemoCamera(
         name="Garden",
-        host="127.0.1.3",
+        host="127.0.0.3",
         token="de0c0ffee0000000000000000000a002",
         mac="78:11:DC:DE:00:02",
         device_id=0x0DE00002,
@@ -143,7 +143,7 @@ CAMERAS = (
 # Not configured by the demo: the one a user (or the browser test) adds through the UI.
 SPARE_CAMERA = DemoCamera(
     name="Garage",
-    host="127.0.1.4",
+    host="127.0.0.4",
     token="de0c0ffee0000000000000000000a003",
     mac="78:11:DC:DE:00:03",
     device_id=0x0DE00003,
