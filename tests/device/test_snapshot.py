@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from fractions import Fraction
 import hashlib
 from io import BytesIO
 import logging
 import random
+import sys
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from custom_components.xiaomi_cam_bridge.camlib import snapshot
 from custom_components.xiaomi_cam_bridge.camlib.exceptions import (
     CorruptFrame,
     NoVideoTrack,
@@ -707,3 +709,146 @@ def test_engine_repr_hides_credentials() -> None:
     engine = SnapshotEngine("cam", "rtsp://admin:hunter2@127.0.0.1:8554/live")
     assert "hunter2" not in repr(engine)
     assert "hunter2" not in engine.source_fingerprint
+
+
+# -- JPEG encoding: TurboJPEG straight from YUV, Pillow as the fallback --------------------
+
+# Mean absolute difference (0-255) between a still and the RGB picture it was made from:
+# JPEG and 4:2:0 rounding give ~1-3 on this picture; limited-range luma left as it is
+# (black at 16, white at 235) gives > 10.
+MAX_PICTURE_ERROR = 4.0
+
+
+@pytest.fixture
+def reload_turbojpeg() -> Iterator[None]:
+    """Forget the loaded TurboJPEG encoder before and after the test."""
+    saved = list(snapshot._TURBOJPEG)
+    snapshot._TURBOJPEG.clear()
+    yield
+    snapshot._TURBOJPEG[:] = saved
+
+
+def _test_picture() -> np.ndarray:
+    """Black, white and colour blocks: shows lost contrast and swapped chroma."""
+    pixels = np.zeros((360, 640, 3), np.uint8)
+    pixels[:, 160:320] = (255, 255, 255)
+    pixels[:, 320:480] = (220, 40, 40)
+    pixels[:, 480:] = (30, 60, 200)
+    pixels[270:, :] = (40, 190, 90)
+    return pixels
+
+
+def _encode(pixels: np.ndarray, size: tuple[int, int]) -> Frame:
+    # Limited-range 4:2:0, like a decoded H.264 picture.
+    frame = av.VideoFrame.from_ndarray(pixels, "rgb24").reformat(format="yuv420p")
+    keyframe = snapshot._Keyframe(1, "h264", None, None, b"", 1.0)
+    return snapshot._encode_jpeg(frame, size, keyframe, "cam", "fp")
+
+
+def _picture_error(jpeg: bytes, pixels: np.ndarray) -> float:
+    """Mean absolute difference from the RGB picture, scaled to the still's size."""
+    with Image.open(BytesIO(jpeg)) as image:
+        got = np.asarray(image.convert("RGB"), np.float64)
+        size = image.size
+    reference = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX))
+    return float(np.abs(got - reference).mean())
+
+
+@pytest.mark.parametrize("size", [(640, 360), (320, 180), (322, 182), (321, 181), (2, 2), (1, 1)])
+def test_still_matches_the_rgb_picture(size: tuple[int, int]) -> None:
+    """Every size, even or odd, gives a whole still of that size close to the picture."""
+    pixels = _test_picture()
+    frame = _encode(pixels, size)
+    assert frame.is_intact()
+    assert (frame.provenance.width, frame.provenance.height) == size
+    with Image.open(BytesIO(frame.jpeg)) as image:
+        assert image.size == size
+    if min(size) >= 100:  # a tiny still is mostly chroma rounding
+        assert _picture_error(frame.jpeg, pixels) < MAX_PICTURE_ERROR
+
+
+@pytest.mark.parametrize("size", [(640, 360), (322, 182)])
+def test_turbojpeg_keeps_full_range_contrast(size: tuple[int, int]) -> None:
+    """TurboJPEG's still has true black and white, and the Pillow path's colours."""
+    pixels = _test_picture()
+    frame = av.VideoFrame.from_ndarray(pixels, "rgb24").reformat(format="yuv420p")
+    jpeg = snapshot._encode_turbojpeg(frame, size)
+    assert jpeg is not None, "libturbojpeg (Debian libturbojpeg0) is installed by scripts/setup"
+    assert _picture_error(jpeg, pixels) < MAX_PICTURE_ERROR
+    with Image.open(BytesIO(jpeg)) as image:
+        assert image.size == size
+        got = np.asarray(image.convert("RGB"), np.float64)
+    black = got[: size[1] // 2, size[0] // 16 : size[0] // 8].mean()
+    white = got[: size[1] // 2, size[0] * 5 // 16 : size[0] * 7 // 16].mean()
+    assert black < 6
+    assert white > 249
+    pillow = snapshot._encode_pillow(frame, size)
+    assert colour_distance(mean_rgb(jpeg), mean_rgb(pillow)) < 4
+
+
+def test_odd_sizes_are_left_to_pillow() -> None:
+    """TurboJPEG's 4:2:0 planes of an odd size do not match libav's: not used for them."""
+    frame = av.VideoFrame.from_ndarray(_test_picture(), "rgb24").reformat(format="yuv420p")
+    assert snapshot._encode_turbojpeg(frame, (321, 180)) is None
+    assert snapshot._encode_turbojpeg(frame, (320, 181)) is None
+
+
+@pytest.mark.usefixtures("reload_turbojpeg")
+async def test_without_turbojpeg_pillow_encodes(
+    rtsp_server: RtspServer,
+    make_engine: EngineFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No TurboJPEG: stills still come, from Pillow, and that is said once at debug."""
+    monkeypatch.setitem(sys.modules, "turbojpeg", None)  # import turbojpeg fails
+    caplog.set_level(logging.DEBUG, logger=snapshot.__name__)
+    pixels = _test_picture()
+    for size in ((640, 360), (320, 180)):
+        frame = _encode(pixels, size)
+        assert frame.is_intact()
+        assert _picture_error(frame.jpeg, pixels) < MAX_PICTURE_ERROR
+    engine = make_engine("cam1", rtsp_server.url("cam1"), warm_period=60)
+    assert_shows(await engine.async_get_frame(), rtsp_server.colour("cam1"))
+    assert_shows(await engine.async_get_frame(320), rtsp_server.colour("cam1"))
+    assert snapshot._TURBOJPEG == [None]
+    notes = [r for r in caplog.records if "TurboJPEG cannot be used" in r.getMessage()]
+    assert len(notes) == 1
+    assert notes[0].levelno == logging.DEBUG
+
+
+@pytest.mark.usefixtures("reload_turbojpeg")
+async def test_missing_libturbojpeg_falls_back(
+    rtsp_server: RtspServer, make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyTurboJPEG installed but the system library missing: Pillow encodes."""
+    turbojpeg = pytest.importorskip("turbojpeg")
+
+    def no_library(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Unable to locate turbojpeg library automatically")
+
+    monkeypatch.setattr(turbojpeg.TurboJPEG, "__init__", no_library)
+    engine = make_engine("cam2", rtsp_server.url("cam2"), warm_period=60)
+    assert_shows(await engine.async_get_frame(), rtsp_server.colour("cam2"))
+    assert snapshot._TURBOJPEG == [None]
+
+
+@pytest.mark.parametrize("failure", ["raises", "truncated"])
+def test_failed_turbojpeg_encode_falls_back(monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """A TurboJPEG error or an incomplete JPEG is never served: Pillow encodes instead."""
+    real = snapshot._turbojpeg_encoder()
+    assert real is not None
+
+    def broken(frame: av.VideoFrame) -> bytes:
+        if failure == "raises":
+            raise OSError("tjCompressFromYUV failed")
+        assert real is not None
+        return real(frame)[:-100]
+
+    monkeypatch.setattr(snapshot, "_turbojpeg_encoder", lambda: broken)
+    pixels = _test_picture()
+    frame = av.VideoFrame.from_ndarray(pixels, "rgb24").reformat(format="yuv420p")
+    assert snapshot._encode_turbojpeg(frame, (640, 360)) is None
+    still = _encode(pixels, (640, 360))
+    assert still.is_intact()
+    assert still.jpeg == snapshot._encode_pillow(frame, (640, 360))
