@@ -317,7 +317,42 @@ _GO2RTC_SCHEMA = vol.Schema(
 _CUSTOM_SCHEMA = vol.Schema({vol.Required(CONF_STREAM_URL): _TEXT_SELECTOR})
 
 
-class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
+class _VideoAddressSteps:
+    """The go2rtc and custom-URL steps, shared by the config flow and the options flow."""
+
+    def _video_settings(self) -> _VideoSettings:
+        raise NotImplementedError
+
+    def _async_show_video_form(
+        self, step: str, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
+        raise NotImplementedError
+
+    async def _async_check_video(self, step: str) -> ConfigFlowResult:
+        raise NotImplementedError
+
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the go2rtc server and the camera's stream name on it."""
+        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
+
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
+        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
+
+    async def _async_video_address_step(
+        self, step: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        if user_input is None:
+            return self._async_show_video_form(step)
+        self._video_settings().take(user_input)
+        return await self._async_check_video(step)
+
+
+class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
     """Add a camera by host and token, or from zeroconf discovery."""
 
     VERSION = 1
@@ -420,25 +455,8 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self._async_check_video(STEP_VIDEO)
         return self._async_show_video_form(STEP_VIDEO, errors)
 
-    async def async_step_video_go2rtc(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the go2rtc server and the camera's stream name on it."""
-        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
-
-    async def async_step_video_custom(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the stream's RTSP URL."""
-        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
-
-    async def _async_video_address_step(
-        self, step: str, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
-        if user_input is None:
-            return self._async_show_video_form(step)
-        self._video.take(user_input)
-        return await self._async_check_video(step)
+    def _video_settings(self) -> _VideoSettings:
+        return self._video
 
     async def _async_check_video(self, step: str) -> ConfigFlowResult:
         """Open the stream; create the entry when it gives a picture."""
@@ -537,7 +555,7 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class XiaomiCamOptionsFlow(OptionsFlow):
+class XiaomiCamOptionsFlow(_VideoAddressSteps, OptionsFlow):
     """Options of a camera entry: polling, video source, Google; changing them reloads."""
 
     def __init__(self) -> None:
@@ -561,28 +579,11 @@ class XiaomiCamOptionsFlow(OptionsFlow):
                 if (step := self._video.next_step()) is not None:
                     return await self._async_video_address_step(step, None)
                 return await self._async_check_video("init")
-        return self._async_show_form("init", errors)
+        return self._async_show_video_form("init", errors)
 
-    async def async_step_video_go2rtc(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the go2rtc server and the camera's stream name on it."""
-        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
-
-    async def async_step_video_custom(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the stream's RTSP URL."""
-        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
-
-    async def _async_video_address_step(
-        self, step: str, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
+    def _video_settings(self) -> _VideoSettings:
         assert self._video is not None
-        if user_input is None:
-            return self._async_show_form(step)
-        self._video.take(user_input)
-        return await self._async_check_video(step)
+        return self._video
 
     async def _async_check_video(self, step: str) -> ConfigFlowResult:
         """Open the stream if it changed; store the options when it gives a picture."""
@@ -599,13 +600,15 @@ class XiaomiCamOptionsFlow(OptionsFlow):
             current_url=current_url,
         )
         if errors:
-            return self._async_show_form(self._video.error_step(errors, step), errors)
+            return self._async_show_video_form(self._video.error_step(errors, step), errors)
         # Keep options owned by others; drop the video keys the new source does not use.
         kept = {key: value for key, value in entry.options.items() if key not in _VIDEO_KEYS}
         return self.async_create_entry(data={**kept, **self._general, **self._video.options()})
 
     @callback
-    def _async_show_form(self, step: str, errors: dict[str, str] | None = None) -> ConfigFlowResult:
+    def _async_show_video_form(
+        self, step: str, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
         assert self._video is not None
         options = self.config_entry.options
         if step == "init":
