@@ -60,6 +60,14 @@ async def _still(client: TestClient, entity_id: str = CAMERA, **query: int) -> t
     return response.status, await response.read()
 
 
+async def _assert_shows(client: TestClient, rtsp_server: RtspServer, mount: str) -> bytes:
+    """The camera answers with a still of what `mount` is sending."""
+    status, jpeg = await _still(client)
+    assert status == HTTPStatus.OK
+    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour(mount)) < SAME
+    return jpeg
+
+
 def _size(jpeg: bytes) -> tuple[int, int]:
     with Image.open(BytesIO(jpeg)) as image:
         image.load()  # a truncated JPEG raises here
@@ -196,9 +204,7 @@ async def test_credentials_from_options(
         rtsp_server.url("auth", credentials=False),
         **{CONF_USERNAME: spec.user, CONF_PASSWORD: spec.password},
     )
-    status, jpeg = await _still(await hass_client())
-    assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("auth")) < SAME
+    await _assert_shows(await hass_client(), rtsp_server, "auth")
 
 
 async def test_no_video_source(
@@ -361,9 +367,7 @@ async def test_cached_still_served_while_stream_down_until_max_age(
 
     # The stream comes back: live stills again.
     rtsp_server.start_mount("cam1")
-    status, jpeg = await _still(client)
-    assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+    await _assert_shows(client, rtsp_server, "cam1")
 
 
 async def test_cache_never_serves_another_cameras_still(
@@ -437,9 +441,7 @@ async def test_unreadable_cache_folder_is_not_fatal(
     entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
     assert entry.state is ConfigEntryState.LOADED
     assert "Cannot read the snapshot cache" in caplog.text
-    status, jpeg = await _still(await hass_client())
-    assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+    await _assert_shows(await hass_client(), rtsp_server, "cam1")
 
 
 async def test_source_change_invalidates_the_cache(
@@ -477,9 +479,7 @@ async def test_source_change_invalidates_the_cache(
     status, _ = await _still(client)
     assert status == HTTPStatus.INTERNAL_SERVER_ERROR
     rtsp_server.start_mount("cam2")
-    status, jpeg = await _still(client)
-    assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam2")) < SAME
+    await _assert_shows(client, rtsp_server, "cam2")
 
 
 async def test_same_source_spelled_differently_keeps_the_cache(
@@ -594,9 +594,7 @@ async def test_privacy_mode_shows_nothing(
     status, _ = await _still(client)
     assert status == HTTPStatus.INTERNAL_SERVER_ERROR
     rtsp_server.start_mount("cam1")
-    status, jpeg = await _still(client)
-    assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+    await _assert_shows(client, rtsp_server, "cam1")
     assert await async_get_stream_source(hass, CAMERA) == rtsp_server.url("cam1")
 
 
