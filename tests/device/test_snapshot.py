@@ -694,6 +694,26 @@ async def test_resize_keeps_aspect_and_never_upscales(
     assert engine.captures == 1
 
 
+async def test_many_sizes_of_one_keyframe_at_once(
+    rtsp_server: RtspServer, make_engine: EngineFactory
+) -> None:
+    """Several sizes of one decoded keyframe are encoded in parallel threads.
+
+    Each encode converts the same shared picture; PyAV keeps one swscale context on a
+    frame, and sharing it between threads crashed the process (CI, exit 134).
+    """
+    engine = make_engine("cam3", rtsp_server.url("cam3"), warm_period=60)
+    await engine.async_get_frame()
+    for round_ in range(30):
+        # Four sizes never asked for before: four encodes of one picture at once.
+        widths = [32 + 4 * (4 * round_ + i) for i in range(4)]
+        frames = await asyncio.gather(*(engine.async_get_frame(width) for width in widths))
+        assert [frame.provenance.width for frame in frames] == widths
+        for frame in frames:
+            assert_shows(frame, rtsp_server.colour("cam3"))
+    assert engine.captures == 1
+
+
 def test_target_size() -> None:
     """The sizing rule on its own, with odd inputs."""
     assert target_size(1280, 720, 640, None) == (640, 360)

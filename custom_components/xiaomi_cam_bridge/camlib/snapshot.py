@@ -45,6 +45,7 @@ from av.container import InputContainer
 import av.error
 from av.packet import Packet
 from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
 from .exceptions import (
@@ -399,6 +400,21 @@ def _load_turbojpeg() -> Callable[[VideoFrame], bytes] | None:
     return encode
 
 
+def _scaled(frame: VideoFrame, size: tuple[int, int], pixel_format: str) -> VideoFrame:
+    """A converted copy of a shared decoded picture, safe to make from any thread.
+
+    `VideoFrame.reformat` keeps one swscale context on the frame itself; two threads
+    encoding two sizes of the same keyframe would rebuild and use it at once (a crash
+    in libswscale). A reformatter of our own per call shares nothing.
+    """
+    width, height = size
+    if size == (frame.width, frame.height):
+        return VideoReformatter().reformat(frame, format=pixel_format)
+    return VideoReformatter().reformat(
+        frame, width=width, height=height, format=pixel_format, interpolation="AREA"
+    )
+
+
 def _encode_turbojpeg(frame: VideoFrame, size: tuple[int, int]) -> bytes | None:
     """Encode straight from YUV (no RGB picture); None when TurboJPEG cannot do it."""
     width, height = size
@@ -411,10 +427,7 @@ def _encode_turbojpeg(frame: VideoFrame, size: tuple[int, int]) -> bytes | None:
         return None
     # Full range ("j"): H.264 is limited range (16-235), JPEG's YCbCr is full range;
     # without the conversion the still loses contrast.
-    if size == (frame.width, frame.height):
-        yuv = frame.reformat(format="yuvj420p")
-    else:
-        yuv = frame.reformat(width=width, height=height, format="yuvj420p", interpolation="AREA")
+    yuv = _scaled(frame, size, "yuvj420p")
     try:
         jpeg = encode(yuv)
     except (OSError, ValueError) as err:  # PyTurboJPEG reports libturbojpeg errors as OSError
@@ -425,10 +438,7 @@ def _encode_turbojpeg(frame: VideoFrame, size: tuple[int, int]) -> bytes | None:
 
 def _encode_pillow(frame: VideoFrame, size: tuple[int, int]) -> bytes:
     # Pillow (libjpeg-turbo) is 2-3x faster than PyAV's mjpeg encoder here.
-    if size == (frame.width, frame.height):
-        image = frame.to_image()
-    else:
-        image = frame.to_image(width=size[0], height=size[1], interpolation="AREA")
+    image = _scaled(frame, size, "rgb24").to_image()
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
