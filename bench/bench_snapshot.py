@@ -54,6 +54,7 @@ import psutil
 from custom_components.xiaomi_cam_bridge.camlib import snapshot
 from custom_components.xiaomi_cam_bridge.camlib.frame import Frame
 from custom_components.xiaomi_cam_bridge.camlib.snapshot import SnapshotEngine
+from custom_components.xiaomi_cam_bridge.camlib.worker import StillWorker, trim_stats
 from tests.peers.rtsp_fixtures import CameraSpec, RtspServer, start_rtsp_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,8 @@ CAMERAS = tuple(
     )
 )
 CONCURRENT_REQUESTS = 100
+# Every engine decodes and encodes on one worker thread, as in Home Assistant.
+WORKER = StillWorker(name="bench_still")
 
 # Targets of issue 3 (printed, not asserted).
 TARGET_WARM_P50_MS = 15.0
@@ -322,7 +325,7 @@ async def _request_new_keyframe(
 
 async def warm_latency(server: RtspServer, plan: Plan) -> WarmResult:
     """Time warm requests; then an instrumented pass for the breakdown."""
-    engine = SnapshotEngine("bench-warm", server.url("cam1"), warm_period=600)
+    engine = SnapshotEngine("bench-warm", server.url("cam1"), warm_period=600, worker=WORKER)
     result = WarmResult([], 0, [], 0, [], "")
     try:
         frame = await engine.async_get_frame()  # cold: starts the tap (not timed)
@@ -486,7 +489,7 @@ async def cold_grabs(server: RtspServer, plan: Plan) -> list[float]:
     times = []
     for n in range(plan.cold_runs):
         # warm_period 0: the engine disconnects as soon as it has the keyframe.
-        engine = SnapshotEngine(f"bench-cold-{n}", server.url("cam2"), warm_period=0)
+        engine = SnapshotEngine(f"bench-cold-{n}", server.url("cam2"), warm_period=0, worker=WORKER)
         try:
             started = time.perf_counter()
             await engine.async_get_frame()
@@ -517,7 +520,7 @@ async def ffmpeg_grabs(server: RtspServer, plan: Plan) -> list[float]:
 
 async def concurrent_cold(server: RtspServer) -> tuple[int, int, int, float]:
     """(captures, connections, distinct JPEGs, seconds) for 100 requests at once."""
-    engine = SnapshotEngine("bench-concurrent", server.url("cam3"))
+    engine = SnapshotEngine("bench-concurrent", server.url("cam3"), worker=WORKER)
     try:
         started = time.perf_counter()
         frames: list[Frame] = await asyncio.gather(
@@ -542,7 +545,7 @@ async def cpu_per_tap(server: RtspServer, plan: Plan, taps: int) -> tuple[float,
     gc.collect()
     idle = await cpu_share(plan.cpu_window)
     engines = [
-        SnapshotEngine(f"bench-cpu-{n}", server.url(f"cam{n + 1}"), warm_period=3600)
+        SnapshotEngine(f"bench-cpu-{n}", server.url(f"cam{n + 1}"), warm_period=3600, worker=WORKER)
         for n in range(taps)
     ]
     try:
@@ -645,7 +648,8 @@ async def rss_child(urls: list[str], phase: float, interval: float) -> dict[str,
     workers = await warm_executor()
     start_mb = rss_mb()
     engines = [
-        SnapshotEngine(f"bench-rss-{n}", url, warm_period=3600) for n, url in enumerate(urls)
+        SnapshotEngine(f"bench-rss-{n}", url, warm_period=3600, worker=WORKER)
+        for n, url in enumerate(urls)
     ]
     phases: dict[str, Any] = {}
     try:
@@ -685,7 +689,15 @@ async def rss_child(urls: list[str], phase: float, interval: float) -> dict[str,
             say(f"{count} camera(s): done, RSS {samples[-1][1]:.1f} MB")
     finally:
         await asyncio.gather(*(engine.async_close() for engine in engines))
-    return {"bare_mb": bare_mb, "workers": workers, "start_mb": start_mb, "phases": phases}
+        await WORKER.async_stop()
+    trims = trim_stats()
+    return {
+        "bare_mb": bare_mb,
+        "workers": workers,
+        "start_mb": start_mb,
+        "phases": phases,
+        "trims": [trims.count, trims.total_seconds, trims.max_seconds],
+    }
 
 
 def installed_ffmpeg() -> str:
@@ -902,6 +914,13 @@ async def benchmark(plan: Plan, quick: bool) -> int:
                 f"  allocator: {allocator} (Home Assistant's container images preload "
                 "jemalloc; glibc keeps freed memory in per-thread arenas)"
             )
+            count, total, longest = result["trims"]
+            if count:
+                say(
+                    f"  free memory handed back (malloc_trim): {count} times in "
+                    f"{2 * plan.rss_phase:g} s, mean {total / count * 1000:.2f} ms, "
+                    f"longest {longest * 1000:.2f} ms"
+                )
             for label, p, state in zip(
                 ("1 tapped camera", "8 tapped cameras"), (one, eight), states, strict=True
             ):
@@ -929,6 +948,7 @@ async def benchmark(plan: Plan, quick: bool) -> int:
 
         await run_part(results, "rss", part_rss)
     finally:
+        await WORKER.async_stop()
         server.close()
 
     say()

@@ -41,8 +41,13 @@ from custom_components.xiaomi_cam_bridge.const import (
     DOMAIN,
     SNAPSHOT_MAX_AGE,
 )
-from custom_components.xiaomi_cam_bridge.data import DATA_FRAME_CACHE, frame_cache_directory
+from custom_components.xiaomi_cam_bridge.data import (
+    DATA_FRAME_CACHE,
+    DATA_STILL_WORKER,
+    frame_cache_directory,
+)
 from tests.conftest import async_add_camera
+from tests.peers.miio_fixtures import MiioCameraFactory
 from tests.peers.miio_sim import Fault, MiioCameraSimulator
 from tests.peers.rtsp_fixtures import RtspServer, colour_distance, colour_spread, mean_rgb
 
@@ -657,3 +662,50 @@ async def test_shared_cache_is_one_per_instance(
     assert isinstance(cache, FrameCache)
     assert entry.runtime_data.cache is cache
     assert cache.directory == Path(hass.config.path(".storage", DOMAIN, "snapshots"))
+
+
+def _still_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"{DOMAIN}_still")]
+
+
+async def test_one_still_worker_for_every_camera(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    miio_camera_factory: MiioCameraFactory,
+    rtsp_server: RtspServer,
+) -> None:
+    """Every camera's stills are made on one thread, joined with the last camera out."""
+    first = await async_add_camera(hass, await miio_camera_factory(), rtsp_server.url("cam1"))
+    second = await async_add_camera(
+        hass, await miio_camera_factory(), rtsp_server.url("cam2"), title="Garden"
+    )
+    worker = hass.data[DATA_STILL_WORKER]
+    entities = [
+        entity_id
+        for entity_id in hass.states.async_entity_ids("camera")
+        if er.async_get(hass).async_get(entity_id) is not None
+    ]
+    assert len(entities) == 2
+    client = await hass_client()
+    answers = await asyncio.gather(*(_still(client, entity_id) for entity_id in entities * 3))
+    assert {status for status, _ in answers} == {HTTPStatus.OK}
+    assert worker.jobs >= 4  # a decode and an encode per camera, all on the worker
+    assert len(_still_threads()) == 1
+
+    assert await hass.config_entries.async_unload(first.entry_id)
+    assert len(_still_threads()) == 1  # the garden camera still has video
+    assert await hass.config_entries.async_unload(second.entry_id)
+    assert _still_threads() == []
+    assert not worker.running
+
+    # Loaded again, the same worker starts a new thread for the next capture (the
+    # engine's own: through the proxy, the still just cached would be served).
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    engine = second.runtime_data.engine
+    assert engine is not None
+    frame = await engine.async_get_frame()
+    assert colour_distance(mean_rgb(frame.jpeg), rtsp_server.colour("cam2")) < SAME
+    assert hass.data[DATA_STILL_WORKER] is worker
+    assert len(_still_threads()) == 1
+    assert worker.running

@@ -98,4 +98,5 @@ async def test_diagnostics_never_contain_stream_credentials(
     assert video["source"] == "custom"
     assert video["redacted_url"] == f"rtsp://***:***@127.0.0.1:{rtsp_server.port}/auth"
     assert video["engine"]["captures"] == 1
+    assert video["engine"]["decodes"] == 1
     assert video["cached_frames"] in (0, 1)  # written in the background

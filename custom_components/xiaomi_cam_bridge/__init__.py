@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 import logging
 
 from homeassistant.const import CONF_HOST, CONF_TOKEN, Platform
@@ -16,6 +17,7 @@ from .data import (
     XiaomiCamConfigEntry,
     XiaomiCamData,
     async_get_frame_cache,
+    async_get_still_worker,
     create_client,
     create_engine,
     video_url,
@@ -55,7 +57,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
     if url is not None:
         _LOGGER.debug("Video source of %s: %s", entry.title, redact_url(url))
         # The engine derives a key-stretched fingerprint of the URL: not in the loop.
-        engine = await hass.async_add_executor_job(create_engine, _camera_id(entry), url)
+        engine = await hass.async_add_executor_job(
+            partial(create_engine, _camera_id(entry), url, worker=async_get_still_worker(hass))
+        )
     entry.runtime_data = XiaomiCamData(
         client=client,
         coordinator=coordinator,
@@ -86,14 +90,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -> bool:
-    """Unload the platforms and stop the snapshot engine's stream connection.
+    """Unload the platforms; stop the snapshot engine and, last camera out, the worker.
 
-    The coordinator stops itself through entry.async_on_unload.
+    The coordinator stops itself through entry.async_on_unload. The still worker's
+    thread is joined when no other loaded camera has video.
     """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         if (engine := entry.runtime_data.engine) is not None:
             await engine.async_close()
+            if not any(
+                other.runtime_data.engine is not None
+                for other in hass.config_entries.async_loaded_entries(DOMAIN)
+                if other.entry_id != entry.entry_id
+            ):
+                await async_get_still_worker(hass).async_stop()
         # A stale "wrong device" issue must not outlive the entry it is about.
         ir.async_delete_issue(hass, DOMAIN, wrong_device_issue_id(entry))
     return unloaded

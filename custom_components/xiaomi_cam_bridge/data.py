@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    EVENT_HOMEASSISTANT_CLOSE,
+)
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
 from .camlib.cache import FrameCache
 from .camlib.miio_client import CameraClient, CameraInfo
 from .camlib.snapshot import SnapshotEngine
 from .camlib.sources import SourcePreset, build_url
+from .camlib.worker import StillWorker
 from .const import (
     CONF_GO2RTC_HOST,
     CONF_GO2RTC_NAME,
@@ -42,6 +48,8 @@ _LOGGER = logging.getLogger(__name__)
 # global, and it keeps cameras apart by id and source fingerprint.
 DATA_FRAME_CACHE: HassKey[FrameCache] = HassKey(f"{DOMAIN}_frame_cache")
 _DATA_FRAME_CACHE_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_frame_cache_lock")
+# One thread decodes and encodes the stills of every camera (see camlib/worker.py).
+DATA_STILL_WORKER: HassKey[StillWorker] = HassKey(f"{DOMAIN}_still_worker")
 
 
 @dataclass(slots=True)
@@ -72,7 +80,11 @@ def create_client(host: str, token: str, device_id: int | None = None) -> Camera
 
 
 def create_engine(
-    camera_id: str, url: str, *, warm_period: float = SNAPSHOT_WARM_PERIOD
+    camera_id: str,
+    url: str,
+    *,
+    warm_period: float = SNAPSHOT_WARM_PERIOD,
+    worker: StillWorker | None = None,
 ) -> SnapshotEngine:
     """Build a snapshot engine with the integration's timeouts.
 
@@ -86,7 +98,25 @@ def create_engine(
         warm_period=warm_period,
         open_timeout=STREAM_OPEN_TIMEOUT,
         frame_timeout=STREAM_FRAME_TIMEOUT,
+        worker=worker,
     )
+
+
+@callback
+def async_get_still_worker(hass: HomeAssistant) -> StillWorker:
+    """Return the shared still worker, creating it on first use.
+
+    Its thread is joined when the last camera with video unloads (a later still starts
+    it again) and when Home Assistant closes.
+    """
+    if (worker := hass.data.get(DATA_STILL_WORKER)) is None:
+        worker = hass.data[DATA_STILL_WORKER] = StillWorker(name=f"{DOMAIN}_still")
+
+        async def _async_close(_: Event) -> None:
+            await worker.async_stop()
+
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, _async_close)
+    return worker
 
 
 def video_url(data: Mapping[str, Any], options: Mapping[str, Any]) -> str | None:

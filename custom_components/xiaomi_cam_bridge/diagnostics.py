@@ -80,6 +80,7 @@ def _video_diagnostics(entry: XiaomiCamConfigEntry) -> dict[str, Any]:
             "tap_running": engine.tap_running,
             "connections": engine.connections,
             "captures": engine.captures,
+            "decodes": engine.decodes,
         },
         "cached_frames": cached[0].frames if cached else 0,
     }

@@ -653,6 +653,7 @@ async def test_single_flight(rtsp_server: RtspServer, make_engine: EngineFactory
     assert len({id(frame) for frame in mixed}) == 2
     assert {(f.provenance.width, f.provenance.height) for f in mixed} == {(640, 360), (320, 180)}
     assert len({frame.provenance.captured_at for frame in mixed}) == 1
+    assert engine.decodes == 2  # one picture per keyframe, both sizes made from it
 
 
 async def test_cancelled_request_spares_the_others(
@@ -692,6 +693,31 @@ async def test_resize_keeps_aspect_and_never_upscales(
             assert image.size == expected
         assert_shows(frame, rtsp_server.colour("cam3"))
     assert engine.captures == 1
+
+
+async def test_picture_is_let_go_between_requests(
+    rtsp_server: RtspServer, make_engine: EngineFactory
+) -> None:
+    """The decoded picture lives while requests use it; JPEGs stay memoised after."""
+    engine = make_engine("cam2", rtsp_server.url("cam2"), warm_period=60)
+    first = await asyncio.gather(*(engine.async_get_frame(320) for _ in range(10)))
+    assert (engine.captures, engine.decodes) == (1, 1)
+    # Same keyframe, same size: the memoised JPEG, no picture needed.
+    assert await engine.async_get_frame(320) is first[0]
+    assert engine.decodes == 1
+    # Same keyframe, a size nobody asked for while the picture was in use: decoded again.
+    full = await engine.async_get_frame()
+    assert (engine.captures, engine.decodes) == (1, 2)
+    assert full.provenance.captured_at == first[0].provenance.captured_at
+    assert (full.provenance.width, full.provenance.height) == (640, 360)
+    assert_shows(full, rtsp_server.colour("cam2"))
+    # The size of a released picture is still known: its memo is found without decoding.
+    assert await engine.async_get_frame(320) is first[0]
+    assert await engine.async_get_frame() is full
+    assert engine.decodes == 2
+    info = await engine.async_probe_media()
+    assert (info.width, info.height) == (640, 360)
+    assert engine.decodes == 2
 
 
 async def test_many_sizes_of_one_keyframe_at_once(

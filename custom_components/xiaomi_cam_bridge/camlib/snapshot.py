@@ -58,6 +58,7 @@ from .exceptions import (
 )
 from .frame import Frame, Provenance
 from .sources import fingerprint, redact_url
+from .worker import StillWorker, release_free_memory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -581,6 +582,7 @@ class _Tap:
                     with self._lock:
                         self._latest = keyframe
                     self._notify(self)
+                    release_free_memory()  # the demuxer's churn, once per keyframe at most
         finally:
             container.close()
             _LOGGER.debug("Snapshot tap disconnected from %s", self._redacted)
@@ -595,10 +597,18 @@ class _Waiter:
 
 @dataclass(slots=True)
 class _Capture:
-    """A decoded keyframe shared by every request that wants it."""
+    """A keyframe, its decoded picture and its JPEGs, shared by the requests for it.
+
+    The picture (1.4 MB at 720p, with the decoder's buffers behind it) is kept only
+    while a request is using it: most keyframes are asked for in one size, and a
+    dashboard of cameras would otherwise hold one per camera between refreshes. A later
+    request for another size decodes again (~5 ms); the JPEGs stay memoised.
+    """
 
     keyframe: _Keyframe
-    decoded: asyncio.Future[VideoFrame]
+    decoded: asyncio.Future[VideoFrame] | None = None
+    size: tuple[int, int] | None = None  # of the picture, once decoded
+    users: int = 0  # requests between asking for the picture and starting their encode
     jpegs: dict[tuple[int, int], asyncio.Future[Frame]] = field(default_factory=dict)
 
 
@@ -613,11 +623,14 @@ class SnapshotEngine:
         warm_period: float = 60.0,
         open_timeout: float = 5.0,
         frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
+        worker: StillWorker | None = None,
     ) -> None:
         """Prepare; nothing connects before the first request.
 
         open_timeout bounds connecting and every read (a stalled stream counts as
         dropped); frame_timeout bounds the wait for a complete keyframe once connected.
+        worker: the thread that decodes and encodes (see worker.py); without one, the
+        event loop's default executor.
         """
         self.camera_id = camera_id
         self._url = url
@@ -626,7 +639,9 @@ class SnapshotEngine:
         self.warm_period = warm_period
         self.open_timeout = open_timeout
         self.frame_timeout = frame_timeout
-        self.captures = 0  # keyframes decoded: concurrent requests share one
+        self._worker = worker
+        self.captures = 0  # keyframes turned into stills: concurrent requests share one
+        self.decodes = 0  # pictures decoded (a keyframe again for a size asked for later)
         self.connections = 0  # stream connections opened
         self._seq = itertools.count(1)
         self._tap: _Tap | None = None
@@ -654,8 +669,11 @@ class SnapshotEngine:
         """
         keyframe = await self._keyframe(None, keep_warm=False)
         capture = self._capture_for(keyframe)
-        frame = await self._await_shared(capture.decoded)
-        return MediaInfo(frame.width, frame.height, keyframe.codec, keyframe.audio_codec)
+        if capture.size is None:
+            with self._using(capture):
+                await self._await_shared(self._decoded(capture))
+        assert capture.size is not None  # set by a successful decode
+        return MediaInfo(*capture.size, keyframe.codec, keyframe.audio_codec)
 
     async def async_probe(self) -> tuple[int, int, str]:
         """Open the stream and decode one complete keyframe: (width, height, video codec)."""
@@ -678,22 +696,27 @@ class SnapshotEngine:
         """
         keyframe = await self._keyframe(newer_than, keep_warm=True)
         capture = self._capture_for(keyframe)
-        decoded = await self._await_shared(capture.decoded)
-        size = target_size(decoded.width, decoded.height, width, height)
-        encoding = capture.jpegs.get(size)
+        encoding = None
+        if capture.size is not None:  # a memoised JPEG needs no picture
+            encoding = capture.jpegs.get(target_size(*capture.size, width, height))
         if encoding is None:
-            if len(capture.jpegs) >= _MAX_SIZES_PER_CAPTURE:
-                capture.jpegs.pop(next(iter(capture.jpegs)))
-            encoding = asyncio.get_running_loop().run_in_executor(
-                None,
-                _encode_jpeg,
-                decoded,
-                size,
-                keyframe,
-                self.camera_id,
-                self.source_fingerprint,
-            )
-            capture.jpegs[size] = encoding
+            with self._using(capture):
+                picture = await self._await_shared(self._decoded(capture))
+                size = target_size(picture.width, picture.height, width, height)
+                encoding = capture.jpegs.get(size)  # another request may have started it
+                if encoding is None:
+                    if len(capture.jpegs) >= _MAX_SIZES_PER_CAPTURE:
+                        capture.jpegs.pop(next(iter(capture.jpegs)))
+                    encoding = self._run(
+                        _encode_jpeg,
+                        picture,
+                        size,
+                        keyframe,
+                        self.camera_id,
+                        self.source_fingerprint,
+                    )
+                    capture.jpegs[size] = encoding
+                del picture  # the encode holds its own reference while it runs
         return await self._await_shared(encoding)
 
     async def async_close(self) -> None:
@@ -795,12 +818,54 @@ class SnapshotEngine:
         capture = self._capture
         if capture is not None and capture.keyframe.seq == keyframe.seq:
             return capture
-        decoded = asyncio.get_running_loop().run_in_executor(None, _decode_keyframe, keyframe)
         self.captures += 1
-        new = _Capture(keyframe, decoded)
+        new = _Capture(keyframe)
         if capture is None or keyframe.seq > capture.keyframe.seq:
             self._capture = new
         return new
+
+    def _decoded(self, capture: _Capture) -> asyncio.Future[VideoFrame]:
+        """The capture's shared decode, started if nobody holds the picture."""
+        if capture.decoded is None:
+            self.decodes += 1
+            capture.decoded = self._run(_decode_keyframe, capture.keyframe)
+
+            def note_size(decoded: asyncio.Future[VideoFrame]) -> None:
+                if not decoded.cancelled() and decoded.exception() is None:
+                    picture = decoded.result()
+                    capture.size = (picture.width, picture.height)
+                self._release_picture(capture)  # every request for it gave up
+
+            capture.decoded.add_done_callback(note_size)
+        return capture.decoded
+
+    def _run[T](self, func: Callable[..., T], *args: object) -> asyncio.Future[T]:
+        """Decode/encode work: on the still worker, else in the default executor."""
+        if self._worker is not None:
+            return self._worker.submit(func, *args)
+        return asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+    @staticmethod
+    def _release_picture(capture: _Capture) -> None:
+        """Let the decoded picture go once no request is using it.
+
+        A failed decode is kept: the same keyframe will not decode any better.
+        """
+        decoded = capture.decoded
+        if capture.users or decoded is None or not decoded.done():
+            return
+        if decoded.cancelled() or decoded.exception() is None:
+            capture.decoded = None
+
+    @contextlib.contextmanager
+    def _using(self, capture: _Capture) -> Iterator[None]:
+        """Count a request that needs the picture; the last one out lets it go."""
+        capture.users += 1
+        try:
+            yield
+        finally:
+            capture.users -= 1
+            self._release_picture(capture)
 
     @staticmethod
     async def _await_shared[T](future: asyncio.Future[T]) -> T:
