@@ -15,22 +15,13 @@ from pathlib import Path
 import time
 from typing import Any
 
-from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL, CONF_TOKEN, __version__
+from homeassistant.const import __version__
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.device_registry import format_mac
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.xiaomi_cam_bridge.camlib.frame import Frame
-from custom_components.xiaomi_cam_bridge.const import (
-    CONF_DEVICE_ID,
-    CONF_MAC,
-    CONF_MODEL,
-    CONF_STREAM_URL,
-    CONF_VIDEO_SOURCE,
-    DOMAIN,
-    SNAPSHOT_FRESH_AGE,
-)
+from custom_components.xiaomi_cam_bridge.const import SNAPSHOT_FRESH_AGE
+from tests.conftest import async_add_camera
 from tests.peers.miio_sim import MiioCameraSimulator
 
 # A timed request starts only while the cached still has this much freshness left, so it
@@ -49,23 +40,8 @@ async def test_camera_proxy_cache_hits(
     result_file = Path(os.environ["BENCH_RESULT"])
     requests = int(os.environ.get("BENCH_REQUESTS", "1000"))
 
-    mac = format_mac(miio_camera.config.mac)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Bench camera",
-        unique_id=mac,
-        data={
-            CONF_HOST: miio_camera.host,
-            CONF_TOKEN: miio_camera.config.token,
-            CONF_DEVICE_ID: miio_camera.config.device_id,
-            CONF_MODEL: miio_camera.config.model,
-            CONF_MAC: mac,
-        },
-        options={CONF_SCAN_INTERVAL: 30, CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: url},
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    # The entry the config flow would create, with the benchmark mount as custom source.
+    entry = await async_add_camera(hass, miio_camera, url, title="Bench camera")
     cameras = hass.states.async_entity_ids("camera")
     assert len(cameras) == 1, cameras
     entity_id = cameras[0]
