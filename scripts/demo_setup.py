@@ -10,8 +10,15 @@ Home Assistant, set up through Home Assistant's own APIs. Everything stays on lo
   (login `demo` / `demo-bridge`), both cameras added through the integration's config
   flow over the REST API, then named "Front door" and "Garden" like a user would.
 
-A second run reuses config/. Ctrl-C (or SIGTERM) stops every process it started.
-The browser test (scripts/browser_test.py) imports the constants and the API client.
+Home Assistant runs from .venv-ha (the newest release, scripts/setup) without --skip-pip:
+it installs the integration's requirements itself, as it does for a user. A second run
+reuses config/. Ctrl-C (or SIGTERM) stops every process it started. The browser test
+(scripts/browser_test.py) imports the constants and the API client.
+
+--check is the real-install check (tests/install/test_real_hass.py): the integration is
+copied into the config folder as HACS copies it, each camera's still is fetched through
+/api/camera_proxy and compared with the colour its RTSP mount sends, Home Assistant's log is
+searched for a failed requirement install, and everything stops again.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_TEMPLATE = REPO / "demo" / "configuration.yaml"
 DEFAULT_CONFIG_DIR = REPO / "config"
+DEFAULT_HASS = REPO / ".venv-ha" / "bin" / "hass"
 LOG_DIR = REPO / "build" / "demo"
 SYSTEM_PYTHON = "/usr/bin/python3"  # has Debian's python3-gi for the RTSP server
 
@@ -308,6 +316,17 @@ class HomeAssistantApi:
         except ValueError:
             return status, text
 
+    def request_bytes(self, path: str, timeout: float = 60.0) -> tuple[int, bytes]:
+        """GET a binary resource (a camera still) as the demo user."""
+        req = urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """Like request() but any status other than 200/201 is an error."""
         status, result = self.request(method, path, body, **kwargs)
@@ -536,6 +555,22 @@ class HomeAssistantApi:
             self.ws(*messages)
 
 
+# A still's median colour is its background's: the moving ball covers a small part.
+COLOUR_TOLERANCE = 40
+
+
+def median_rgb(jpeg: bytes) -> tuple[int, int, int]:
+    """Median of each channel of a JPEG (a truncated one raises)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageStat
+
+    with Image.open(BytesIO(jpeg)) as image:
+        image.load()
+        red, green, blue = ImageStat.Stat(image.convert("RGB")).median
+    return red, green, blue
+
+
 def slug(name: str) -> str:
     """Entity-id form of a name, as Home Assistant makes it for ASCII names."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -553,8 +588,17 @@ def port_in_use(host: str, port: int) -> bool:
 class Demo:
     """Starts, sets up and stops the demo's processes."""
 
-    def __init__(self, config_dir: Path = DEFAULT_CONFIG_DIR, *, spare: bool = False) -> None:
+    def __init__(
+        self,
+        config_dir: Path = DEFAULT_CONFIG_DIR,
+        *,
+        spare: bool = False,
+        hass: Path = DEFAULT_HASS,
+        copy_integration: bool = False,
+    ) -> None:
         self.config_dir = config_dir.resolve()
+        self.hass = hass
+        self.copy_integration = copy_integration
         self.cameras = ALL_CAMERAS if spare else CAMERAS
         self.api = HomeAssistantApi()
         self.children: list[Child] = []
@@ -570,10 +614,24 @@ class Demo:
         return child
 
     def prepare_config(self) -> None:
-        """config/: the template configuration.yaml and a link to custom_components."""
+        """config/: the template configuration.yaml and a link to custom_components.
+
+        With copy_integration, a copy of the integration's folder instead, as HACS makes.
+        """
         self.config_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(CONFIG_TEMPLATE, self.config_dir / "configuration.yaml")
         link = self.config_dir / "custom_components"
+        if self.copy_integration:
+            if link.is_symlink():
+                link.unlink()
+            target_dir = link / DOMAIN
+            shutil.rmtree(target_dir, ignore_errors=True)
+            shutil.copytree(
+                REPO / "custom_components" / DOMAIN,
+                target_dir,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+            return
         target = os.path.relpath(REPO / "custom_components", self.config_dir)
         if link.is_symlink() and str(link.readlink()) != target:
             link.unlink()
@@ -587,6 +645,8 @@ class Demo:
             raise DemoError(f"something already listens on {HA_URL} (a demo still running?)")
         if not Path(SYSTEM_PYTHON).exists():
             raise DemoError(f"{SYSTEM_PYTHON} (with python3-gi) is needed: run scripts/setup")
+        if not self.hass.exists():
+            raise DemoError(f"{self.hass} is missing: run scripts/setup ha")
         self.prepare_config()
         started = time.monotonic()
 
@@ -614,13 +674,9 @@ class Demo:
             self._spawn(f"miio_sim_{c.host}", c.simulator_argv(), ready_prefix="miio camera ")
             for c in self.cameras
         ]
-        hass = self._spawn(
-            "hass",
-            # --skip-pip: the venv has every requirement the demo loads; nothing may be
-            # installed into it behind the test suite's back (onboarding asks for met,
-            # google_translate and radio_browser, which then fail to load: harmless).
-            [str(Path(sys.executable).parent / "hass"), "-c", str(self.config_dir), "--skip-pip"],
-        )
+        # No --skip-pip: Home Assistant installs what the manifests ask for (python-miio for
+        # this integration, av for stream...) with its own installer and constraints.
+        hass = self._spawn("hass", [str(self.hass), "-c", str(self.config_dir)])
         hosts = ", ".join(c.host for c in self.cameras)
         print(f"==> started: RTSP server :{RTSP_PORT}, cameras on {hosts}, Home Assistant")
         rtsp.wait_ready(30)
@@ -650,6 +706,34 @@ class Demo:
             except DemoError as err:
                 print(f"    warning: {camera.name} not renamed: {err}")
         print(f"    ready after {time.monotonic() - started:.1f} s")
+
+    def check(self) -> list[str]:
+        """The real-install check; return what is wrong (nothing when all is well)."""
+        problems = []
+        log = (self.config_dir / "home-assistant.log").read_text(encoding="utf-8", errors="replace")
+        manifest = json.loads((REPO / "custom_components" / DOMAIN / "manifest.json").read_text())
+        for bad in (
+            f"Requirements for {DOMAIN} not found",
+            f"Setup failed for custom integration '{DOMAIN}'",
+            *(f"Unable to install package {req}" for req in manifest["requirements"]),
+        ):
+            problems += [line for line in log.splitlines() if bad in line]
+        problems += [
+            f"entry {e['title']}: {e['state']}" for e in self.api.entries() if e["state"] != "loaded"
+        ]
+        for camera in CAMERAS:
+            _, entities = self.api.camera_registry(camera)
+            entity_id = next(e["entity_id"] for e in entities if e["entity_id"].startswith("camera."))
+            status, body = self.api.request_bytes(f"/api/camera_proxy/{entity_id}")
+            if status != 200:
+                problems.append(f"{entity_id}: /api/camera_proxy answered {status}")
+                continue
+            colour = median_rgb(body)
+            distance = max(abs(a - b) for a, b in zip(colour, camera.colour, strict=True))
+            print(f"    {entity_id}: {len(body)} byte JPEG, median colour {colour}")
+            if distance > COLOUR_TOLERANCE:
+                problems.append(f"{entity_id} shows {colour}, its mount sends {camera.colour}")
+        return problems
 
     def _wait_http(self, hass: Child, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -714,6 +798,14 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, default=DEFAULT_CONFIG_DIR, help="Home Assistant config dir"
     )
     parser.add_argument(
+        "--hass", type=Path, default=DEFAULT_HASS, help="the hass executable to run"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="real-install check: copy the integration, start, check the stills, stop",
+    )
+    parser.add_argument(
         "--spare",
         action="store_true",
         help=f"also start the simulator of a third camera ({SPARE_CAMERA.host}) to add by hand",
@@ -723,12 +815,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGHUP, _raise_stop)
-    demo = Demo(args.config, spare=args.spare)
+    demo = Demo(args.config, spare=args.spare, hass=args.hass, copy_integration=args.check)
     code = 0
     try:
         demo.start()
-        print(banner(demo), flush=True)
-        demo.wait()
+        if args.check:
+            problems = demo.check()
+            for problem in problems:
+                print(f"    problem: {problem}")
+            print(f"==> real-install check: {'FAILED' if problems else 'passed'}", flush=True)
+            code = 1 if problems else 0
+        else:
+            print(banner(demo), flush=True)
+            demo.wait()
     except (KeyboardInterrupt, _Stop):
         pass
     except DemoError as err:

@@ -6,13 +6,20 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
-from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL, CONF_TOKEN, Platform
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+    __version__ as HA_VERSION,
+    Platform,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import format_mac
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
+from syrupy.location import PyTestLocation
 
 # Bind the name `custom_components` to this repository's (namespace) package before
 # Home Assistant's loader puts phcc's testing_config, whose regular `custom_components`
@@ -45,14 +52,43 @@ def auto_enable_custom_integrations(
     hass.config.config_dir = str(tmp_path / "config")
 
 
+class _PerReleaseSnapshots(HomeAssistantSnapshotExtension):
+    """Home Assistant's serializer, one folder per tested release: tests/snapshots/haYYYY.M/.
+
+    What a registry entry holds and how HA writes it change between releases (2026.10
+    adds `object_id_base`, keys capabilities by enum), so each lane keeps its own.
+    """
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        release = ".".join(HA_VERSION.split(".")[:2])
+        return str(Path(test_location.filepath).parent / "snapshots" / f"ha{release}")
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots with Home Assistant's serializer, stored in tests/snapshots/.
+    """Snapshots with Home Assistant's serializer, stored in tests/snapshots/haYYYY.M/.
 
     phcc defines the same fixture, but syrupy's own plugin shadows it, which would
     store random registry ids and timestamps in __snapshots__/.
     """
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    return snapshot.use_extension(_PerReleaseSnapshots)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation_reports(caplog: pytest.LogCaptureFixture) -> Generator[None]:
+    """Fail a test in which Home Assistant reports code of ours as deprecated.
+
+    HA logs these ("Detected code that ...", "Detected that custom integration ...") and
+    raises only for some; either way they break in a later release.
+    """
+    yield
+    reports = [
+        record.getMessage()
+        for record in caplog.get_records("call") + caplog.get_records("setup")
+        if record.getMessage().startswith("Detected ")
+    ]
+    assert reports == []
 
 
 @pytest.fixture

@@ -158,9 +158,9 @@ class CloudLikeConfig(AbstractConfig):
         """No local SDK."""
         return None
 
-    def should_expose(self, state: State) -> bool:
+    def should_expose(self, entity_id: str) -> bool:
         """What Cloud does: the exposed-entities store decides."""
-        return async_should_expose(self.hass, CLOUD_GOOGLE, state.entity_id)
+        return async_should_expose(self.hass, CLOUD_GOOGLE, entity_id)
 
     def should_2fa(self, state: State) -> bool:
         """No 2FA."""

@@ -63,8 +63,11 @@ async def test_device_registry(
     init_integration: MockConfigEntry,
 ) -> None:
     """The camera is one device, identified by its MAC."""
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "78:11:dc:00:00:01")})
-    assert device is not None
+    # Looked up through the entry: HA 2026.10 deprecates the global async_get_device, and
+    # its async_get_device_by_identifier is not in 2026.6.
+    devices = dr.async_entries_for_config_entry(device_registry, init_integration.entry_id)
+    assert [d.identifiers for d in devices] == [{(DOMAIN, "78:11:dc:00:00:01")}]
+    device = devices[0]
     assert device.connections == {(dr.CONNECTION_NETWORK_MAC, "78:11:dc:00:00:01")}
     assert device.manufacturer == "Xiaomi"
     assert device.model == "Mi Home Security Camera 360°"

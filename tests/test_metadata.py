@@ -8,7 +8,13 @@ from pathlib import Path
 import re
 from typing import Any
 
+from importlib.metadata import requires, version
+
 from awesomeversion import AwesomeVersion
+import homeassistant
+from homeassistant.const import __version__ as HA_VERSION
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from PIL import Image
 import pytest
 import yaml
@@ -65,27 +71,92 @@ def test_manifest_key_order_and_required_keys() -> None:
     assert AwesomeVersion(MANIFEST["version"]).valid
 
 
-def test_manifest_requirements_match_the_tested_stack() -> None:
-    """The manifest pins exactly what the tests run with, and never fights HA's own pins."""
-    pins = dict(req.split("==") for req in MANIFEST["requirements"])
-    tested = dict(
-        line.split("==")
-        for line in (ROOT / "requirements_test.txt").read_text(encoding="utf-8").splitlines()
-        if "==" in line and not line.startswith("#")
+# hassfest's requirement pattern (script/hassfest/requirements.py, PACKAGE_REGEX).
+HASSFEST_PACKAGE_REGEX = re.compile(
+    r"^(?:--.+\s)?([-_,\.\w\d\[\]]+)(==|>=|<=|~=|!=|<|>|===)*(.*)$"
+)
+HA_PACKAGE = Path(homeassistant.__file__).parent
+REQUIREMENTS = [Requirement(req) for req in MANIFEST["requirements"]]
+
+
+def _core_manifest(domain: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads(
+        (HA_PACKAGE / "components" / domain / "manifest.json").read_text(encoding="utf-8")
     )
-    assert pins["python-miio"] == "0.5.12"
-    for name, version in pins.items():
-        assert tested[name] == version, name
-    # PyAV must be the version Home Assistant's own stream integration pins.
-    stream = json.loads(
-        (
-            Path(__import__("homeassistant").__file__).parent / "components/stream/manifest.json"
-        ).read_text(encoding="utf-8")
-    )
-    ha_av = next(r.split("==")[1] for r in stream["requirements"] if r.startswith("av=="))
-    assert tested["av"] == ha_av
-    if "av" in pins:
-        assert pins["av"] == ha_av
+    return manifest
+
+
+def _core_pins(requirements: list[str]) -> dict[str, str]:
+    """{normalised name: version} of the `name==version` requirements."""
+    pins = {}
+    for req in map(Requirement, requirements):
+        for spec in req.specifier:
+            if spec.operator == "==":
+                pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+def _shipped_with_home_assistant() -> set[str]:
+    """What Home Assistant installs itself, so a custom integration must not list.
+
+    Its own dependencies, everything its package_constraints.txt pins, and the
+    requirements of the core integrations ours loads (`av` comes with `stream`), with
+    theirs in turn.
+    """
+    shipped = {canonicalize_name(Requirement(r).name) for r in requires("homeassistant") or []}
+    for line in (HA_PACKAGE / "package_constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            shipped.add(canonicalize_name(Requirement(line).name))
+    todo = [*MANIFEST["dependencies"], *MANIFEST.get("after_dependencies", [])]
+    seen: set[str] = set()
+    while todo:
+        domain = todo.pop()
+        if domain in seen:
+            continue
+        seen.add(domain)
+        core = _core_manifest(domain)
+        shipped |= {canonicalize_name(Requirement(r).name) for r in core.get("requirements", [])}
+        todo += [*core.get("dependencies", []), *core.get("after_dependencies", [])]
+    return shipped
+
+
+def test_manifest_requirements_in_the_form_hassfest_accepts() -> None:
+    assert MANIFEST["requirements"]
+    for req in MANIFEST["requirements"]:
+        assert " " not in req
+        assert HASSFEST_PACKAGE_REGEX.match(req), req
+
+
+def test_manifest_lists_nothing_home_assistant_ships() -> None:
+    """HA's installer resolves our requirements against its pins: listing one of its own
+    packages (av==13.1.0 did) makes every HA that pins another version refuse us."""
+    shipped = _shipped_with_home_assistant()
+    assert {"av", "numpy", "pyturbojpeg", "aiohttp"} <= shipped  # the scan sees them
+    assert [str(r) for r in REQUIREMENTS if canonicalize_name(r.name) in shipped] == []
+
+
+def test_manifest_admits_what_core_integrations_pin() -> None:
+    """A package a core integration also uses (python-miio: xiaomi_miio) is not pinned
+    exactly, and its range admits core's version, so both load side by side."""
+    core: dict[str, str] = {}
+    for path in (HA_PACKAGE / "components").glob("*/manifest.json"):
+        core |= _core_pins(json.loads(path.read_text(encoding="utf-8")).get("requirements", []))
+    assert core["python-miio"]  # the scan sees xiaomi_miio's pin
+    for req in REQUIREMENTS:
+        assert all(spec.operator != "==" for spec in req.specifier), str(req)
+        if (pinned := core.get(canonicalize_name(req.name))) is not None:
+            assert req.specifier.contains(pinned), f"{req} excludes core's {pinned}"
+
+
+def test_lane_runs_what_the_manifest_and_home_assistant_pin() -> None:
+    """Tests run with the python-miio the manifest admits, and the PyAV and PyTurboJPEG
+    that this lane's Home Assistant `stream` pins."""
+    for req in REQUIREMENTS:
+        assert req.specifier.contains(version(req.name)), req.name
+    stream = _core_pins(_core_manifest("stream")["requirements"])
+    assert version("av") == stream["av"]
+    assert version("PyTurboJPEG") == stream["pyturbojpeg"]
 
 
 def test_manifest_zeroconf_matches_camera_names() -> None:
@@ -98,7 +169,23 @@ def test_hacs_json_uses_only_known_keys() -> None:
     hacs = json.loads((ROOT / "hacs.json").read_text(encoding="utf-8"))
     assert set(hacs) <= HACS_KEYS
     assert hacs["name"]
-    assert AwesomeVersion(hacs["homeassistant"]) <= AwesomeVersion("2025.4.4")
+    assert hacs["content_in_root"] is False
+
+
+def test_supported_window_is_stated_and_tested() -> None:
+    """hacs.json and the README name the window; this lane's HA lies inside it."""
+    hacs = json.loads((ROOT / "hacs.json").read_text(encoding="utf-8"))
+    assert hacs["homeassistant"] == "2026.6.0"
+    assert AwesomeVersion("2026.6.0") <= AwesomeVersion(HA_VERSION) < AwesomeVersion("2026.12")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "2026.6" in readme
+    assert "2026.11" in readme
+
+
+def test_license_is_osi_approved_mit() -> None:
+    """HACS requires an OSI-approved licence; pyproject says the same one."""
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License\n")
+    assert 'license = "MIT"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("name", "size"), [("icon.png", 256), ("icon@2x.png", 512)])

@@ -671,7 +671,7 @@ class SnapshotEngine:
         capture = self._capture_for(keyframe)
         if capture.size is None:
             with self._using(capture):
-                await self._await_shared(self._decoded(capture))
+                await self._picture(capture)
         assert capture.size is not None  # set by a successful decode
         return MediaInfo(*capture.size, keyframe.codec, keyframe.audio_codec)
 
@@ -701,7 +701,7 @@ class SnapshotEngine:
             encoding = capture.jpegs.get(target_size(*capture.size, width, height))
         if encoding is None:
             with self._using(capture):
-                picture = await self._await_shared(self._decoded(capture))
+                picture = await self._picture(capture)
                 size = target_size(picture.width, picture.height, width, height)
                 encoding = capture.jpegs.get(size)  # another request may have started it
                 if encoding is None:
@@ -838,6 +838,16 @@ class SnapshotEngine:
 
             capture.decoded.add_done_callback(note_size)
         return capture.decoded
+
+    async def _picture(self, capture: _Capture) -> VideoFrame:
+        """The capture's decoded picture; notes its size for the requests after it.
+
+        Set here, not only in the decode's done callback: the order in which asyncio runs
+        a future's callbacks and wakes its awaiters is not something to rely on.
+        """
+        picture = await self._await_shared(self._decoded(capture))
+        capture.size = (picture.width, picture.height)
+        return picture
 
     def _run[T](self, func: Callable[..., T], *args: object) -> asyncio.Future[T]:
         """Decode/encode work: on the still worker, else in the default executor."""

@@ -1,0 +1,1 @@
+"""Installing the integration as Home Assistant does: its resolver, and a real `hass`."""
