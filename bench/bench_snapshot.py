@@ -753,7 +753,7 @@ def installed_ffmpeg() -> str:
             ["ffmpeg", "-version"], capture_output=True, text=True, check=True
         ).stdout
         return version.split()[2]
-    except (OSError, subprocess.CalledProcessError, IndexError):
+    except OSError, subprocess.CalledProcessError, IndexError:
         return "not found"
 
 

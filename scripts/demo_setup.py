@@ -719,11 +719,15 @@ class Demo:
         ):
             problems += [line for line in log.splitlines() if bad in line]
         problems += [
-            f"entry {e['title']}: {e['state']}" for e in self.api.entries() if e["state"] != "loaded"
+            f"entry {e['title']}: {e['state']}"
+            for e in self.api.entries()
+            if e["state"] != "loaded"
         ]
         for camera in CAMERAS:
             _, entities = self.api.camera_registry(camera)
-            entity_id = next(e["entity_id"] for e in entities if e["entity_id"].startswith("camera."))
+            entity_id = next(
+                e["entity_id"] for e in entities if e["entity_id"].startswith("camera.")
+            )
             status, body = self.api.request_bytes(f"/api/camera_proxy/{entity_id}")
             if status != 200:
                 problems.append(f"{entity_id}: /api/camera_proxy answered {status}")
@@ -828,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(banner(demo), flush=True)
             demo.wait()
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt, _Stop:
         pass
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -10,8 +10,8 @@ from homeassistant.const import (
     CONF_HOST,
     CONF_SCAN_INTERVAL,
     CONF_TOKEN,
-    __version__ as HA_VERSION,
     Platform,
+    __version__ as HA_VERSION,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import format_mac

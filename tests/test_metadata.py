@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
+from importlib.metadata import requires, version
 import json
 from pathlib import Path
 import re
 from typing import Any
-
-from importlib.metadata import requires, version
 
 from awesomeversion import AwesomeVersion
 import homeassistant
@@ -72,9 +71,7 @@ def test_manifest_key_order_and_required_keys() -> None:
 
 
 # hassfest's requirement pattern (script/hassfest/requirements.py, PACKAGE_REGEX).
-HASSFEST_PACKAGE_REGEX = re.compile(
-    r"^(?:--.+\s)?([-_,\.\w\d\[\]]+)(==|>=|<=|~=|!=|<|>|===)*(.*)$"
-)
+HASSFEST_PACKAGE_REGEX = re.compile(r"^(?:--.+\s)?([-_,\.\w\d\[\]]+)(==|>=|<=|~=|!=|<|>|===)*(.*)$")
 HA_PACKAGE = Path(homeassistant.__file__).parent
 REQUIREMENTS = [Requirement(req) for req in MANIFEST["requirements"]]
 

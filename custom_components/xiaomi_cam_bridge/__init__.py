@@ -20,6 +20,7 @@ from .data import (
     async_get_still_worker,
     create_client,
     create_engine,
+    verify_tls,
     video_url,
 )
 from .google import async_setup_google
@@ -58,7 +59,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
         _LOGGER.debug("Video source of %s: %s", entry.title, redact_url(url))
         # The engine derives a key-stretched fingerprint of the URL: not in the loop.
         engine = await hass.async_add_executor_job(
-            partial(create_engine, _camera_id(entry), url, worker=async_get_still_worker(hass))
+            partial(
+                create_engine,
+                _camera_id(entry),
+                url,
+                worker=async_get_still_worker(hass),
+                verify_tls=verify_tls(entry.options),
+            )
         )
     entry.runtime_data = XiaomiCamData(
         client=client,

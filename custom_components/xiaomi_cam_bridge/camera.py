@@ -15,8 +15,14 @@ import logging
 import time
 from typing import Any
 
-from homeassistant.components.camera import Camera, CameraEntityFeature
-from homeassistant.components.stream import Stream
+# CameraEntityFeature lives in camera.const in 2026.10 and is still re-exported by the
+# package, which is the one place that has it in 2026.6 too.
+from homeassistant.components.camera import (  # type: ignore[attr-defined, unused-ignore]
+    Camera,
+    CameraEntityFeature,
+)
+from homeassistant.components.stream import STREAM_OPTIONS_SCHEMA, Stream
+from homeassistant.const import CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -41,6 +47,11 @@ ATTR_FRAME_CAPTURED_AT = "frame_captured_at"
 SCALE_TIMEOUT = 2.0
 
 CAMERA = EntityDescription(key="camera", translation_key="camera")
+
+
+# HA's stream takes a verify_ssl option (passed to FFmpeg as tls_verify) after 2026.6; the
+# 2026.6 schema refuses unknown options, so it is offered only where it is understood.
+_STREAM_TAKES_VERIFY_SSL = CONF_VERIFY_SSL in {str(key) for key in STREAM_OPTIONS_SCHEMA.schema}
 
 
 async def async_setup_entry(
@@ -86,6 +97,14 @@ class XiaomiCamCamera(XiaomiCamEntity, Camera):
         self._engine = data.engine
         self._frame_cache = data.cache  # not `_cache`: Camera uses that name
         self._stream_url = data.stream_url
+        if (
+            self._engine is not None
+            and self._stream_url is not None
+            and self._stream_url.lower().startswith("rtsps://")
+            and _STREAM_TAKES_VERIFY_SSL
+        ):
+            # Live view verifies (or not) as stills do.
+            self.stream_options[CONF_VERIFY_SSL] = self._engine.verify_tls
         features = CameraEntityFeature.ON_OFF
         if self._engine is not None and self._stream_url is not None:
             features |= CameraEntityFeature.STREAM
@@ -226,7 +245,7 @@ class XiaomiCamCamera(XiaomiCamEntity, Camera):
                     frame = await engine.async_get_frame(
                         width, height, newer_than=self._power_on_at
                     )
-            except (StreamError, TimeoutError):
+            except StreamError, TimeoutError:
                 frame = full
         # The camera may have been switched off while the still was being taken.
         return frame if self._may_show() else None

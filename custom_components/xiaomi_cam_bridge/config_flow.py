@@ -20,6 +20,7 @@ from homeassistant.const import (
     CONF_SCAN_INTERVAL,
     CONF_TOKEN,
     CONF_USERNAME,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import format_mac
@@ -36,7 +37,13 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
-import voluptuous as vol
+
+# Home Assistant validates flow schemas with probatio since 2026.9 (voluptuous before it;
+# probatio keeps voluptuous's API), so the schemas are built with whichever this release has.
+try:
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - Home Assistant 2026.6 to 2026.8
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
 
 from .camlib.exceptions import (
     CannotConnect,
@@ -72,7 +79,14 @@ from .const import (
     MIN_SCAN_INTERVAL,
     ZEROCONF_PREFIXES,
 )
-from .data import XiaomiCamConfigEntry, create_client, create_engine, model_name, video_url
+from .data import (
+    XiaomiCamConfigEntry,
+    create_client,
+    create_engine,
+    model_name,
+    verify_tls,
+    video_url,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,11 +115,12 @@ _VIDEO_KEYS = (
     CONF_GO2RTC_HOST,
     CONF_GO2RTC_NAME,
     CONF_STREAM_URL,
+    CONF_VERIFY_SSL,
 )
 # Which keys each source stores besides video_source and the credentials.
 _SOURCE_KEYS: dict[SourcePreset, tuple[str, ...]] = {
     SourcePreset.GO2RTC: (CONF_GO2RTC_HOST, CONF_GO2RTC_NAME),
-    SourcePreset.CUSTOM: (CONF_STREAM_URL,),
+    SourcePreset.CUSTOM: (CONF_STREAM_URL, CONF_VERIFY_SSL),
 }
 
 # Most specific first: the form error shown for a stream that failed the check.
@@ -165,11 +180,13 @@ def _stream_error_key(err: StreamError) -> str:
     return "stream_unreachable"
 
 
-async def _async_probe(hass: HomeAssistant, camera_id: str, url: str) -> str | None:
+async def _async_probe(
+    hass: HomeAssistant, camera_id: str, url: str, *, verify: bool
+) -> str | None:
     """Open the stream and decode one complete keyframe; return a form error key or None."""
     # The engine derives a key-stretched fingerprint of the URL: not in the event loop.
     engine = await hass.async_add_executor_job(
-        partial(create_engine, camera_id, url, warm_period=0.0)
+        partial(create_engine, camera_id, url, warm_period=0.0, verify_tls=verify)
     )
     try:
         await engine.async_probe()
@@ -245,7 +262,12 @@ class _VideoSettings:
 
     def take(self, user_input: Mapping[str, Any]) -> None:
         """Record the answers of a go2rtc / custom step."""
-        self.values.update({key: str(value).strip() for key, value in user_input.items()})
+        self.values.update(
+            {
+                key: value.strip() if isinstance(value, str) else value
+                for key, value in user_input.items()
+            }
+        )
 
     async def async_check(
         self,
@@ -266,7 +288,9 @@ class _VideoSettings:
         self.redacted_url = redact_url(url)  # shown in the error messages
         if url == current_url:
             return {}  # checked when it was set: a change of other options needs no stream
-        if (error := await _async_probe(hass, camera_id, url)) is not None:
+        if (
+            error := await _async_probe(hass, camera_id, url, verify=verify_tls(self.values))
+        ) is not None:
             return {"base": error}
         return {}
 
@@ -281,7 +305,7 @@ class _VideoSettings:
         if source is SourcePreset.NONE:
             return options
         for key in (CONF_USERNAME, CONF_PASSWORD, *_SOURCE_KEYS.get(source, ())):
-            if self.values.get(key):
+            if self.values.get(key) not in (None, ""):  # False (verify_ssl) is kept
                 options[key] = self.values[key]
         return options
 
@@ -314,7 +338,13 @@ _GO2RTC_SCHEMA = vol.Schema(
         vol.Required(CONF_GO2RTC_NAME): _TEXT_SELECTOR,
     }
 )
-_CUSTOM_SCHEMA = vol.Schema({vol.Required(CONF_STREAM_URL): _TEXT_SELECTOR})
+_CUSTOM_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_STREAM_URL): _TEXT_SELECTOR,
+        # As Home Assistant's generic camera: on unless a self-signed camera needs it off.
+        vol.Optional(CONF_VERIFY_SSL, default=True): BooleanSelector(),
+    }
+)
 
 
 class _VideoAddressSteps:

@@ -14,6 +14,7 @@ from homeassistant.const import (
     CONF_HOST,
     CONF_PASSWORD,
     CONF_USERNAME,
+    CONF_VERIFY_SSL,
     EVENT_HOMEASSISTANT_CLOSE,
 )
 from homeassistant.core import Event, HomeAssistant, callback
@@ -85,6 +86,7 @@ def create_engine(
     *,
     warm_period: float = SNAPSHOT_WARM_PERIOD,
     worker: StillWorker | None = None,
+    verify_tls: bool = True,
 ) -> SnapshotEngine:
     """Build a snapshot engine with the integration's timeouts.
 
@@ -99,6 +101,7 @@ def create_engine(
         open_timeout=STREAM_OPEN_TIMEOUT,
         frame_timeout=STREAM_FRAME_TIMEOUT,
         worker=worker,
+        verify_tls=verify_tls,
     )
 
 
@@ -117,6 +120,11 @@ def async_get_still_worker(hass: HomeAssistant) -> StillWorker:
 
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, _async_close)
     return worker
+
+
+def verify_tls(options: Mapping[str, Any]) -> bool:
+    """Whether an rtsps:// source's certificate is checked (on unless turned off)."""
+    return bool(options.get(CONF_VERIFY_SSL, True))
 
 
 def video_url(data: Mapping[str, Any], options: Mapping[str, Any]) -> str | None:

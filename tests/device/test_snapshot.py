@@ -50,6 +50,7 @@ from tests.peers.rtsp_fixtures import (
     colour_spread,
     mean_rgb,
 )
+from tests.peers.tls_proxy import TlsProxy
 
 # JPEG and YUV 4:2:0 round trips move a solid colour by a few units (MJPEG sources by
 # up to ~20); the test cameras' colours are more than 150 apart.
@@ -533,7 +534,7 @@ class FakeRtspServer:
                     await writer.drain()
                     continue
                 await self._answer(request.decode(), writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except asyncio.IncompleteReadError, ConnectionError:
             pass
         finally:
             writer.close()
@@ -898,3 +899,15 @@ def test_failed_turbojpeg_encode_falls_back(monkeypatch: pytest.MonkeyPatch, fai
     still = _encode(pixels, (640, 360))
     assert still.is_intact()
     assert still.jpeg == snapshot._encode_pillow(frame, (640, 360))
+
+
+async def test_rtsps_certificate_is_verified_unless_turned_off(
+    rtsp_server: RtspServer, rtsps_proxy: TlsProxy, make_engine: EngineFactory
+) -> None:
+    """A self-signed rtsps:// server: refused by default, shown when verification is off."""
+    url = rtsps_proxy.url("cam1")
+    verifying = make_engine("cam1", url)
+    with pytest.raises(StreamUnreachable):
+        await verifying.async_get_frame()
+    trusting = make_engine("cam1", url, verify_tls=False)
+    assert_shows(await trusting.async_get_frame(), rtsp_server.colour("cam1"))

@@ -15,7 +15,7 @@ own, so a test can tell from a still's mean colour which camera it shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -24,10 +24,12 @@ import subprocess
 import tempfile
 import threading
 from typing import IO
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from PIL import Image, ImageStat
 import pytest
+
+from tests.peers.tls_proxy import TlsProxy, tls_proxy
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
@@ -234,7 +236,7 @@ class RtspServer:
                 self._process.stdin.write("quit\n")
                 self._process.stdin.flush()
                 self._process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
+            except OSError, subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=COMMAND_TIMEOUT)
         if self._process.stdin is not None:
@@ -286,6 +288,15 @@ def rtsp_server_factory(socket_enabled: None) -> Generator[RtspServerFactory]:
 def rtsp_server(rtsp_server_factory: RtspServerFactory) -> RtspServer:
     """A running server with DEFAULT_CAMERAS at 640x360, 15 fps, a keyframe per second."""
     return rtsp_server_factory()
+
+
+@pytest.fixture
+def rtsps_proxy(rtsp_server: RtspServer, tmp_path: Path) -> Iterator[TlsProxy]:
+    """rtsps:// in front of rtsp_server's mounts, with a self-signed certificate."""
+    port = urlsplit(rtsp_server.url("cam1")).port
+    assert port is not None
+    with tls_proxy(port, tmp_path) as proxy:
+        yield proxy
 
 
 def mean_rgb(jpeg: bytes) -> Rgb:

@@ -229,12 +229,18 @@ def _copy_error(err: StreamError) -> StreamError:
 # -- blocking work (tap thread / executor) ----------------------------------------------
 
 
-def _open(url: str, redacted: str, open_timeout: float, read_timeout: float) -> InputContainer:
+def _open(
+    url: str, redacted: str, open_timeout: float, read_timeout: float, *, verify_tls: bool
+) -> InputContainer:
     # The SDP says all the engine needs (codec, parameter sets); probing the stream
     # for the rest costs about 2 s per connection.
     options = {"analyzeduration": "0", "probesize": "32"}
     if url.lower().startswith(("rtsp://", "rtsps://")):
         options["rtsp_transport"] = "tcp"
+    if url.lower().startswith("rtsps://"):
+        # Said either way: FFmpeg's default changed (8 and later verify), and a camera's
+        # own certificate is often self-signed.
+        options["tls_verify"] = "1" if verify_tls else "0"
     started = time.monotonic()
     try:
         return av.open(url, "r", options=options, timeout=(open_timeout, read_timeout))
@@ -246,7 +252,12 @@ def _open(url: str, redacted: str, open_timeout: float, read_timeout: float) -> 
     raise error
 
 
-def _next_packet(packets: Iterator[Packet], redacted: str, read_timeout: float) -> Packet:
+# PyAV 19 types Packet by its stream (Packet[VideoStream]); PyAV 16 has a plain Packet.
+def _next_packet(
+    packets: Iterator[Packet],  # type: ignore[type-arg, unused-ignore]
+    redacted: str,
+    read_timeout: float,
+) -> Packet:  # type: ignore[type-arg, unused-ignore]
     error: StreamError
     started = time.monotonic()
     try:
@@ -439,7 +450,8 @@ def _encode_turbojpeg(frame: VideoFrame, size: tuple[int, int]) -> bytes | None:
 
 def _encode_pillow(frame: VideoFrame, size: tuple[int, int]) -> bytes:
     # Pillow (libjpeg-turbo) is 2-3x faster than PyAV's mjpeg encoder here.
-    image = _scaled(frame, size, "rgb24").to_image()
+    # Typed in PyAV 19, not in 16.
+    image = _scaled(frame, size, "rgb24").to_image()  # type: ignore[no-untyped-call, unused-ignore]
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
@@ -476,9 +488,11 @@ class _Tap:
         seq: Iterator[int],
         keep_until: float,
         notify: Callable[[_Tap], None],
+        verify_tls: bool = True,
     ) -> None:
         """Prepare; the starter counts as the first waiter (see `claim`)."""
         self._url = url
+        self._verify_tls = verify_tls
         self._redacted = redact_url(url)
         self._timeout = timeout  # for opening and for every read
         self._seq = seq
@@ -545,7 +559,9 @@ class _Tap:
             self._notify(self)
 
     def _stream(self) -> None:
-        container = _open(self._url, self._redacted, self._timeout, self._timeout)
+        container = _open(
+            self._url, self._redacted, self._timeout, self._timeout, verify_tls=self._verify_tls
+        )
         try:
             stream = _video_stream(container, self._redacted)
             codec = stream.codec_context.name
@@ -555,6 +571,7 @@ class _Tap:
             _LOGGER.debug(
                 "Snapshot tap connected to %s (%s, audio %s)", self._redacted, codec, audio.codec
             )
+            packets: Iterator[Packet]  # type: ignore[type-arg, unused-ignore]
             if audio.pending and audio.stream is not None:
                 packets = container.demux(stream, audio.stream)
                 audio_index = audio.stream.index
@@ -624,14 +641,16 @@ class SnapshotEngine:
         open_timeout: float = 5.0,
         frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
         worker: StillWorker | None = None,
+        verify_tls: bool = True,
     ) -> None:
         """Prepare; nothing connects before the first request.
 
         open_timeout bounds connecting and every read (a stalled stream counts as
         dropped); frame_timeout bounds the wait for a complete keyframe once connected.
         worker: the thread that decodes and encodes (see worker.py); without one, the
-        event loop's default executor.
+        event loop's default executor. verify_tls: check an rtsps:// server's certificate.
         """
+        self.verify_tls = verify_tls
         self.camera_id = camera_id
         self._url = url
         self._redacted = redact_url(url)
@@ -782,6 +801,7 @@ class SnapshotEngine:
             seq=self._seq,
             keep_until=keep_until,
             notify=self._notify_from_thread,
+            verify_tls=self.verify_tls,
         )
         self._tap = tap
         self._taps = {t for t in self._taps if t.thread.is_alive()} | {tap}
