@@ -86,7 +86,8 @@ def fail_on_deprecation_reports(caplog: pytest.LogCaptureFixture) -> Generator[N
     reports = [
         record.getMessage()
         for record in caplog.get_records("call") + caplog.get_records("setup")
-        if record.getMessage().startswith("Detected ")
+        if record.name.startswith("homeassistant")
+        and record.getMessage().startswith(("Detected code that", "Detected that custom"))
     ]
     assert reports == []
 

@@ -75,7 +75,6 @@ async def test_device_registry(
     assert device.sw_version == miio_camera.config.firmware
     assert device.hw_version == miio_camera.config.hardware
     assert device.name == init_integration.title
-    assert device.config_entries == {init_integration.entry_id}
 
 
 @pytest.mark.usefixtures("fast_miio_timeout")

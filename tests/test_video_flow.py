@@ -15,6 +15,7 @@ from homeassistant.const import (
     CONF_SCAN_INTERVAL,
     CONF_TOKEN,
     CONF_USERNAME,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -34,6 +35,7 @@ from custom_components.xiaomi_cam_bridge.const import (
 from tests.conftest import async_add_camera
 from tests.peers.miio_sim import MiioCameraSimulator
 from tests.peers.rtsp_fixtures import RtspServer, colour_distance, mean_rgb
+from tests.peers.tls_proxy import TlsProxy
 
 CAMERA = "camera.mi_home_security_camera_360deg"
 
@@ -90,7 +92,11 @@ async def test_custom_source(
     url = rtsp_server.url("cam1")
     result = await _configure(hass, result, {CONF_STREAM_URL: f"  {url} "})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["options"] == {CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: url}
+    assert result["options"] == {
+        CONF_VIDEO_SOURCE: "custom",
+        CONF_STREAM_URL: url,
+        CONF_VERIFY_SSL: True,
+    }
 
     entry = result["result"]
     assert entry.state is ConfigEntryState.LOADED
@@ -98,6 +104,32 @@ async def test_custom_source(
     assert _features(hass) == CameraEntityFeature.ON_OFF | CameraEntityFeature.STREAM
     client = await hass_client()
     response = await client.get(f"/api/camera_proxy/{CAMERA}")
+    assert response.status == HTTPStatus.OK
+    assert colour_distance(mean_rgb(await response.read()), rtsp_server.colour("cam1")) < 25
+
+
+async def test_rtsps_with_a_self_signed_certificate(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    miio_camera: MiioCameraSimulator,
+    rtsp_server: RtspServer,
+    rtsps_proxy: TlsProxy,
+) -> None:
+    """The certificate is verified by default; turned off, the camera's stream is used."""
+    result = await _to_video_step(hass, miio_camera)
+    result = await _configure(hass, result, {CONF_VIDEO_SOURCE: "custom"})
+    url = rtsps_proxy.url("cam1")
+    result = await _configure(hass, result, {CONF_STREAM_URL: url})
+    assert result["step_id"] == "video_custom"
+    assert result["errors"] == {"base": "stream_unreachable"}
+    result = await _configure(hass, result, {CONF_STREAM_URL: url, CONF_VERIFY_SSL: False})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"] == {
+        CONF_VIDEO_SOURCE: "custom",
+        CONF_STREAM_URL: url,
+        CONF_VERIFY_SSL: False,
+    }
+    response = await (await hass_client()).get(f"/api/camera_proxy/{CAMERA}")
     assert response.status == HTTPStatus.OK
     assert colour_distance(mean_rgb(await response.read()), rtsp_server.colour("cam1")) < 25
 
@@ -152,6 +184,7 @@ async def test_credentials_refused_then_corrected(
     assert result["options"] == {
         CONF_VIDEO_SOURCE: "custom",
         CONF_STREAM_URL: url,
+        CONF_VERIFY_SSL: True,
         CONF_USERNAME: spec.user,
         CONF_PASSWORD: spec.password,
     }
@@ -168,7 +201,11 @@ async def test_credentials_in_the_url(
     url = rtsp_server.url("auth")
     result = await _configure(hass, result, {CONF_STREAM_URL: url})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["options"] == {CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: url}
+    assert result["options"] == {
+        CONF_VIDEO_SOURCE: "custom",
+        CONF_STREAM_URL: url,
+        CONF_VERIFY_SSL: True,
+    }
 
 
 async def test_missing_credentials(
@@ -346,6 +383,7 @@ async def test_options_change_source(
         CONF_EXPOSE_TO_GOOGLE: False,
         CONF_VIDEO_SOURCE: "custom",
         CONF_STREAM_URL: rtsp_server.url("cam2"),
+        CONF_VERIFY_SSL: True,
     }
     assert entry.state is ConfigEntryState.LOADED
     response = await (await hass_client()).get(f"/api/camera_proxy/{CAMERA}")

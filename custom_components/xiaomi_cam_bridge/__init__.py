@@ -76,9 +76,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
         stream_url=url,
     )
 
-    # Options are read at setup, so a change needs a reload. Data changes (host, token)
-    # already reload through the config flow helpers: reloading here too would be a
-    # second, useless round of network calls.
+    # Data and options are read at setup, so a change of either needs a reload: this
+    # listener is the one place that schedules it (the flows only update the entry).
+    setup_data = dict(entry.data)
     setup_options = dict(entry.options)
     setup_url = url
 
@@ -87,7 +87,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
         if new_url != setup_url and await _async_source_changed(hass, setup_url, new_url):
             # Stills of the previous source must not come back, not even from disk.
             await hass.async_add_executor_job(cache.invalidate, _camera_id(entry))
-        if dict(entry.options) != setup_options:
+        if dict(entry.options) != setup_options or dict(entry.data) != setup_data:
             hass.config_entries.async_schedule_reload(entry.entry_id)
 
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))

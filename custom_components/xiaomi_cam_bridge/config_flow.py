@@ -438,7 +438,16 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
         host = discovery_info.host
         await self.async_set_unique_id(format_mac(mac))
         # A known camera that moved to another address: update the host and reload.
-        self._abort_if_unique_id_configured(updates={CONF_HOST: host})
+        # A loaded entry's update listener reloads it; one waiting to retry has none.
+        known = (
+            None
+            if self.unique_id is None
+            else self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, self.unique_id)
+        )
+        self._abort_if_unique_id_configured(
+            updates={CONF_HOST: host},
+            reload_on_update=known is None or not known.update_listeners,
+        )
 
         self._discovered_host = host
         model = _model_from_zeroconf_name(name)
@@ -537,15 +546,25 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
             if info is not None:
                 await self.async_set_unique_id(format_mac(info.mac))
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=_entry_data(host, token, info)
-                )
+                return self._async_update_entry(entry, _entry_data(host, token, info))
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Required(CONF_TOKEN): _TOKEN_SELECTOR}),
             errors=errors,
             description_placeholders={CONF_NAME: entry.title, CONF_HOST: host},
         )
+
+    def _async_update_entry(
+        self, entry: XiaomiCamConfigEntry, data_updates: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Store the new data and abort; a loaded entry's update listener reloads it.
+
+        HA 2026.10 reports a flow reload on top of an update listener; an entry that
+        failed to set up has no listener, so the flow reloads it.
+        """
+        if entry.update_listeners:
+            return self.async_update_and_abort(entry, data_updates=data_updates)
+        return self.async_update_reload_and_abort(entry, data_updates=data_updates)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -565,9 +584,7 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
             if info is not None:
                 await self.async_set_unique_id(format_mac(info.mac))
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=_entry_data(host, token, info)
-                )
+                return self._async_update_entry(entry, _entry_data(host, token, info))
         schema = self.add_suggested_values_to_schema(
             vol.Schema(
                 {

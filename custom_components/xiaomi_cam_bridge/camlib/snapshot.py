@@ -822,16 +822,23 @@ class SnapshotEngine:
         if tap.finished and self._tap is tap:
             self._tap = None
             self._capture = None  # the decoded picture of a dropped stream is stale
+        # The keyframe being decoded, when it is new enough, before the tap's latest: on a
+        # busy loop the next keyframe may already be in by the time this runs, and
+        # requests that waited together must share one capture (single flight).
+        current = self._capture.keyframe if self._capture is not None else None
         for waiter in self._waiters:
             if waiter.tap is not tap or waiter.future.done():
                 continue
-            if keyframe is not None and (
-                waiter.newer_than is None or keyframe.arrived > waiter.newer_than
-            ):
-                waiter.future.set_result(keyframe)
-            elif tap.finished:
-                error = tap.error or StreamUnreachable(f"{self._redacted}: stream stopped")
-                waiter.future.set_exception(_copy_error(error))
+            for candidate in (current, keyframe):
+                if candidate is not None and (
+                    waiter.newer_than is None or candidate.arrived > waiter.newer_than
+                ):
+                    waiter.future.set_result(candidate)
+                    break
+            else:
+                if tap.finished:
+                    error = tap.error or StreamUnreachable(f"{self._redacted}: stream stopped")
+                    waiter.future.set_exception(_copy_error(error))
 
     def _capture_for(self, keyframe: _Keyframe) -> _Capture:
         """Return the shared decode of this keyframe, starting it if needed."""
