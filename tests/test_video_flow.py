@@ -406,6 +406,23 @@ async def test_options_unchanged_source_is_not_checked(
     assert entry.options[CONF_EXPOSE_TO_GOOGLE] is True
 
 
+async def test_options_turning_tls_verification_on_is_checked(
+    hass: HomeAssistant,
+    miio_camera: MiioCameraSimulator,
+    rtsp_server: RtspServer,
+    rtsps_proxy: TlsProxy,
+) -> None:
+    """The same rtsps:// URL with verification turned back on is checked again."""
+    url = rtsps_proxy.url("cam1")
+    entry = await async_add_camera(hass, miio_camera, url, **{CONF_VERIFY_SSL: False})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _options(hass, result, {CONF_SCAN_INTERVAL: 30})
+    assert result["step_id"] == "video_custom"
+    result = await _options(hass, result, {CONF_STREAM_URL: url, CONF_VERIFY_SSL: True})
+    assert result["errors"] == {"base": "stream_unreachable"}
+    assert entry.options[CONF_VERIFY_SSL] is False
+
+
 async def test_options_keep_the_password(
     hass: HomeAssistant, miio_camera: MiioCameraSimulator, rtsp_server: RtspServer
 ) -> None:

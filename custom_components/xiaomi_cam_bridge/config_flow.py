@@ -276,8 +276,12 @@ class _VideoSettings:
         host: str,
         *,
         current_url: str | None = None,
+        current_verify: bool = True,
     ) -> dict[str, str]:
-        """Build the URL and open it (unless unchanged); return form errors."""
+        """Build the URL and open it (unless it and its TLS check are unchanged).
+
+        Return form errors.
+        """
         self.redacted_url = ""
         try:
             url = video_url({CONF_HOST: host}, self.values)
@@ -286,11 +290,10 @@ class _VideoSettings:
         if url is None:
             return {}
         self.redacted_url = redact_url(url)  # shown in the error messages
-        if url == current_url:
+        verify = verify_tls(self.values)
+        if url == current_url and verify == current_verify:
             return {}  # checked when it was set: a change of other options needs no stream
-        if (
-            error := await _async_probe(hass, camera_id, url, verify=verify_tls(self.values))
-        ) is not None:
+        if (error := await _async_probe(hass, camera_id, url, verify=verify)) is not None:
             return {"base": error}
         return {}
 
@@ -645,6 +648,7 @@ class XiaomiCamOptionsFlow(_VideoAddressSteps, OptionsFlow):
             entry.unique_id or entry.entry_id,
             entry.data[CONF_HOST],
             current_url=current_url,
+            current_verify=verify_tls(entry.options),
         )
         if errors:
             return self._async_show_video_form(self._video.error_step(errors, step), errors)

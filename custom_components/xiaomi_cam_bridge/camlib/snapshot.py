@@ -522,6 +522,14 @@ class _Tap:
             self._waiting += 1
             return True, None
 
+    def join(self) -> bool:
+        """Count one more waiter for an event already on its way; False once finished."""
+        with self._lock:
+            if self.finished:
+                return False
+            self._waiting += 1
+            return True
+
     def release(self, keep_until: float) -> None:
         """A waiter is done; warm_period counts from its answer, not its question."""
         with self._lock:
@@ -772,7 +780,12 @@ class SnapshotEngine:
         keep_until = time.monotonic() + (self.warm_period if keep_warm else 0.0)
         tap = self._tap
         alive, keyframe = (False, None) if tap is None else tap.claim(keep_until, newer_than)
-        if keyframe is not None:
+        # When the thread has already handed this keyframe to the loop for earlier
+        # requests, wait with them: requests made together then share one decode (on a
+        # busy loop they would otherwise wake in different iterations).
+        if keyframe is not None and (
+            tap is None or not self._event_pending(tap, keyframe) or not tap.join()
+        ):
             return keyframe
         if tap is None or not alive:
             tap = self._start_tap(keep_until)  # counts this request as waiting
@@ -792,6 +805,19 @@ class SnapshotEngine:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
             tap.release(time.monotonic() + (self.warm_period if keep_warm else 0.0))
+
+    def _event_pending(self, tap: _Tap, keyframe: _Keyframe) -> bool:
+        """Whether requests still wait for a keyframe this one satisfies.
+
+        They would have had it already if the tap's event for it had run: so it is
+        on its way, and a request that joins them gets it in the same loop callback.
+        """
+        return any(
+            waiter.tap is tap
+            and not waiter.future.done()
+            and (waiter.newer_than is None or keyframe.arrived > waiter.newer_than)
+            for waiter in self._waiters
+        )
 
     def _start_tap(self, keep_until: float) -> _Tap:
         tap = _Tap(
@@ -822,23 +848,16 @@ class SnapshotEngine:
         if tap.finished and self._tap is tap:
             self._tap = None
             self._capture = None  # the decoded picture of a dropped stream is stale
-        # The keyframe being decoded, when it is new enough, before the tap's latest: on a
-        # busy loop the next keyframe may already be in by the time this runs, and
-        # requests that waited together must share one capture (single flight).
-        current = self._capture.keyframe if self._capture is not None else None
         for waiter in self._waiters:
             if waiter.tap is not tap or waiter.future.done():
                 continue
-            for candidate in (current, keyframe):
-                if candidate is not None and (
-                    waiter.newer_than is None or candidate.arrived > waiter.newer_than
-                ):
-                    waiter.future.set_result(candidate)
-                    break
-            else:
-                if tap.finished:
-                    error = tap.error or StreamUnreachable(f"{self._redacted}: stream stopped")
-                    waiter.future.set_exception(_copy_error(error))
+            if keyframe is not None and (
+                waiter.newer_than is None or keyframe.arrived > waiter.newer_than
+            ):
+                waiter.future.set_result(keyframe)
+            elif tap.finished:
+                error = tap.error or StreamUnreachable(f"{self._redacted}: stream stopped")
+                waiter.future.set_exception(_copy_error(error))
 
     def _capture_for(self, keyframe: _Keyframe) -> _Capture:
         """Return the shared decode of this keyframe, starting it if needed."""
@@ -902,7 +921,11 @@ class SnapshotEngine:
             yield
         finally:
             capture.users -= 1
-            self._release_picture(capture)
+            # Let go on the next loop iteration, not now: requests woken with this one
+            # may not have started yet. Python 3.14 hands back a job that finished while
+            # it was being submitted as already done, so the first request can get through
+            # decode and encode before the others run.
+            asyncio.get_running_loop().call_soon(self._release_picture, capture)
 
     @staticmethod
     async def _await_shared[T](future: asyncio.Future[T]) -> T:
