@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import contextlib
 import ctypes
 from dataclasses import dataclass
+from io import BytesIO
 import json
 import os
 from pathlib import Path
@@ -48,6 +49,7 @@ import urllib.parse
 import urllib.request
 
 import aiohttp
+from PIL import Image, ImageStat
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_TEMPLATE = REPO / "demo" / "configuration.yaml"
@@ -561,10 +563,6 @@ COLOUR_TOLERANCE = 40
 
 def median_rgb(jpeg: bytes) -> tuple[int, int, int]:
     """Median of each channel of a JPEG (a truncated one raises)."""
-    from io import BytesIO
-
-    from PIL import Image, ImageStat
-
     with Image.open(BytesIO(jpeg)) as image:
         image.load()
         red, green, blue = ImageStat.Stat(image.convert("RGB")).median
