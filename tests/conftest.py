@@ -53,21 +53,23 @@ def auto_enable_custom_integrations(
 
 
 class _PerReleaseSnapshots(HomeAssistantSnapshotExtension):
-    """Home Assistant's serializer, one folder per tested release: tests/snapshots/haYYYY.M/.
+    """Home Assistant's serializer, one folder per tested release: tests/ha_snapshots/YYYY.M/.
 
     What a registry entry holds and how HA writes it change between releases (2026.10
-    adds `object_id_base`, keys capabilities by enum), so each lane keeps its own.
+    adds `object_id_base`, keys capabilities by enum), so each lane keeps its own. Not
+    under tests/snapshots/: syrupy also walks the default extension's folder, and would
+    count the other release's files as unused there (which fails the run).
     """
 
     @classmethod
     def dirname(cls, *, test_location: PyTestLocation) -> str:
         release = ".".join(HA_VERSION.split(".")[:2])
-        return str(Path(test_location.filepath).parent / "snapshots" / f"ha{release}")
+        return str(Path(test_location.filepath).parent / "ha_snapshots" / release)
 
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots with Home Assistant's serializer, stored in tests/snapshots/haYYYY.M/.
+    """Snapshots with Home Assistant's serializer, stored in tests/ha_snapshots/YYYY.M/.
 
     phcc defines the same fixture, but syrupy's own plugin shadows it, which would
     store random registry ids and timestamps in __snapshots__/.
