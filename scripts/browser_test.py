@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import math
+import re
 import os
 from pathlib import Path
 import shutil
@@ -33,6 +34,8 @@ import urllib.parse
 
 import demo_setup as demo
 from demo_setup import CAMERAS, HA_URL, REPO, SPARE_CAMERA, DemoCamera, HomeAssistantApi
+
+DASHBOARD_URL = f"{HA_URL}/{demo.DASHBOARD}/0"
 from miio.device import Device
 from playwright.sync_api import BrowserContext, Locator, Page, Route, sync_playwright
 
@@ -78,7 +81,8 @@ TAG_JS = """
       el.setAttribute("data-test-row", config.entity); count++;
     } else if (tag === "ha-selector" && el.name) {
       el.setAttribute("data-test-field", el.name); count++;
-    } else if ((tag.endsWith("list-item") || tag.endsWith("radio")) && el.value) {
+    } else if ((tag.endsWith("-item") || tag.endsWith("radio") || tag.endsWith("-option"))
+               && el.value) {  // the options of a select: list items, or *-option in 2026.11
       el.setAttribute("data-test-value", String(el.value)); count++;
     }
   });
@@ -345,14 +349,17 @@ class BrowserTest:
         page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
         self.shot("login")
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/lovelace/**")
+        # Where a login lands: HA 2026.11's "Home" dashboard (/home/...), earlier
+        # releases' Overview (/lovelace/...). The cards are on the demo's own dashboard.
+        page.wait_for_url(re.compile(r".*/(home|lovelace)/.*"))
+        page.goto(DASHBOARD_URL)
         for camera in CAMERAS:
             self.tagged("card", camera.name)
         self.shot("dashboard")
 
     def camera_pictures(self) -> None:
         """Each camera card shows a picture, of the colour of its own camera's stream."""
-        self.page.goto(HA_URL + "/lovelace/0")
+        self.page.goto(DASHBOARD_URL)
         first, second = (self._check_picture(camera) for camera in CAMERAS)
         check(colour_distance(first, second) > 2 * COLOUR_TOLERANCE, "the pictures look alike")
         self.shot("dashboard-cameras")
@@ -387,7 +394,7 @@ class BrowserTest:
     def live_view(self) -> None:
         """The camera's dialog plays its live stream (HLS), whole pictures of its colour."""
         camera = CAMERAS[0]
-        self.page.goto(HA_URL + "/lovelace/0")
+        self.page.goto(DASHBOARD_URL)
         self.tagged("camera", self.camera_entity(camera)).click()
         video = self.page.locator("ha-more-info-dialog video").first
         # Home Assistant starts the stream on demand: the first segments take seconds.
@@ -429,7 +436,7 @@ class BrowserTest:
     def dashboard_power_switch(self) -> None:
         """Power of the second camera, off and on again, from the dashboard."""
         camera = CAMERAS[1]
-        self.page.goto(HA_URL + "/lovelace/0")
+        self.page.goto(DASHBOARD_URL)
         power = self.entities(camera)["power"]
         self._toggle(camera, power, "power", f"{slug(camera.name)}-power-toggled")
         self._toggle(camera, power, "power", f"{slug(camera.name)}-power-restored")
@@ -490,7 +497,7 @@ class BrowserTest:
         page.goto(HA_URL + "/config/integrations/integration/" + demo.DOMAIN)
         page.get_by_text(device["name_by_user"] or device["name"]).first.wait_for()
         self.shot("integration-three-cameras")
-        page.goto(HA_URL + "/lovelace/0")
+        page.goto(DASHBOARD_URL)
         self.tagged("row", power)
         self._check_picture(camera)
         self.shot("dashboard-three-cameras")

@@ -71,6 +71,7 @@ DEMO_PASSWORD = "demo-bridge"
 RTSP_PORT = 18554  # fixed, because the stream URLs are stored in the config entries
 
 READY_LINE = "DEMO READY"
+DASHBOARD = "demo-cameras"  # url path of the demo's dashboard (HA wants a hyphen in it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +524,29 @@ class HomeAssistantApi:
                 return device, own
         raise DemoError(f"no device with MAC {camera.mac} in Home Assistant")
 
+    def save_dashboard(self) -> None:
+        """A "Cameras" dashboard laid out as Home Assistant's classic Overview.
+
+        Its "original-states" strategy shows every device's entities, the cameras as
+        picture cards, and follows devices added later. The demo's own dashboard, because
+        the default one changes between releases (2026.11 opens on a new areas overview).
+        """
+        (dashboards,) = self.ws({"type": "lovelace/dashboards/list"})
+        if not any(d["url_path"] == DASHBOARD for d in dashboards):
+            self.ws(
+                {
+                    "type": "lovelace/dashboards/create",
+                    "url_path": DASHBOARD,
+                    "title": "Cameras",
+                    "icon": "mdi:cctv",
+                    "mode": "storage",
+                    "show_in_sidebar": True,
+                    "require_admin": False,
+                }
+            )
+        config = {"strategy": {"type": "original-states"}}
+        self.ws({"type": "lovelace/config/save", "url_path": DASHBOARD, "config": config})
+
     def name_camera(self, camera: DemoCamera) -> None:
         """Give the camera's entry, device and entity ids the demo's name, as a user would."""
         device, entities = self.camera_registry(camera)
@@ -703,6 +727,7 @@ class Demo:
                 self.api.name_camera(camera)
             except DemoError as err:
                 print(f"    warning: {camera.name} not renamed: {err}")
+        self.api.save_dashboard()
         print(f"    ready after {time.monotonic() - started:.1f} s")
 
     def check(self) -> list[str]:
