@@ -17,9 +17,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import math
-import re
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import socket
@@ -34,12 +34,11 @@ import urllib.parse
 
 import demo_setup as demo
 from demo_setup import CAMERAS, HA_URL, REPO, SPARE_CAMERA, DemoCamera, HomeAssistantApi
-
-DASHBOARD_URL = f"{HA_URL}/{demo.DASHBOARD}/0"
 from miio.device import Device
 from playwright.sync_api import BrowserContext, Locator, Page, Route, sync_playwright
 
 SCREENSHOTS = REPO / "build" / "screenshots"
+DASHBOARD_URL = f"{HA_URL}/{demo.DASHBOARD}/0"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
