@@ -524,6 +524,27 @@ class HomeAssistantApi:
                 return device, own
         raise DemoError(f"no device with MAC {camera.mac} in Home Assistant")
 
+    def confirm_http_config(self) -> None:
+        """Confirm the loopback-only HTTP settings, as a user does in the dialog.
+
+        Home Assistant 2026.11 moves `http:` from YAML into storage as a pending trial:
+        until it is confirmed the frontend covers every page with a dialog, and after
+        five minutes Home Assistant reverts it (restarting, on all interfaces).
+        """
+        try:
+            (state,) = self.ws({"type": "http/config"})
+        except DemoError as err:
+            if "unknown_command" in str(err):
+                return  # a release that still reads `http:` from YAML
+            raise
+        pending = state.get("pending")
+        if not pending or pending.get("error") is not None:
+            return
+        if pending.get("server_host") != [HA_HOST] or pending.get("server_port") != HA_PORT:
+            raise DemoError(f"pending HTTP settings are not the demo's: {pending}")
+        self.ws({"type": "http/config/promote"})
+        print("==> HTTP settings (loopback only) confirmed")
+
     def save_dashboard(self) -> None:
         """A "Cameras" dashboard laid out as Home Assistant's classic Overview.
 
@@ -641,7 +662,12 @@ class Demo:
         With copy_integration, a copy of the integration's folder instead, as HACS makes.
         """
         self.config_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(CONFIG_TEMPLATE, self.config_dir / "configuration.yaml")
+        text = CONFIG_TEMPLATE.read_text(encoding="utf-8")
+        if (self.config_dir / ".storage" / "http").exists():
+            # Home Assistant already holds the HTTP settings: it ignores the YAML from
+            # then on and raises a repair for it.
+            text = re.sub(r"(?ms)^# http: begin$.*?^# http: end\n", "", text)
+        (self.config_dir / "configuration.yaml").write_text(text, encoding="utf-8")
         link = self.config_dir / "custom_components"
         if self.copy_integration:
             if link.is_symlink():
@@ -709,6 +735,7 @@ class Demo:
         self.onboarded_now = self.api.onboard_or_login()
         if self.onboarded_now:
             print(f"==> onboarded: user {DEMO_USER!r}")
+        self.api.confirm_http_config()
         self.api.wait_running(240, hass.running)
         print(f"    Home Assistant running after {time.monotonic() - started:.1f} s")
         for camera in CAMERAS:
