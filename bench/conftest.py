@@ -28,7 +28,7 @@ def auto_enable_custom_integrations(
 
 
 @pytest.fixture(autouse=True)
-def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
+async def enable_event_loop_debug() -> None:
     """Override phcc's fixture of that name: a real Home Assistant does not run its loop
     in asyncio debug mode, whose checks would be timed with every request."""
-    event_loop.set_debug(False)
+    asyncio.get_running_loop().set_debug(False)
