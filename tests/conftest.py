@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest.mock import PropertyMock, patch
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_SCAN_INTERVAL,
@@ -14,9 +16,11 @@ from homeassistant.const import (
     __version__ as HA_VERSION,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import format_mac
+from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
@@ -28,7 +32,13 @@ from syrupy.location import PyTestLocation
 import custom_components  # noqa: F401
 from tests.peers.miio_sim import MiioCameraSimulator
 
+if TYPE_CHECKING:
+    # Imported for the type only: importing the plugin module before pytest_plugins
+    # loads it would keep pytest from rewriting its asserts.
+    from tests.peers.miio_fixtures import MiioCameraFactory
+
 type ConfigEntryFactory = Callable[..., MockConfigEntry]
+type SnapshotEntities = Callable[[], Awaitable[None]]
 
 # Real peers (UDP miio simulator, GStreamer RTSP server) live in tests/peers.
 pytest_plugins = ["tests.peers.miio_fixtures", "tests.peers.rtsp_fixtures"]
@@ -38,6 +48,16 @@ ENTRY_ID = "01JXIAOMICAMBRIDGE0000000"
 # Short enough that tests of an unreachable camera finish quickly, long enough for a
 # loaded machine to answer on loopback.
 FAST_MIIO_TIMEOUT = 0.3
+# An address of Home Assistant on the LAN, as a user sets it in Settings > System >
+# Network. The test client reaches the same HTTP app on loopback.
+LAN_URL = "http://192.168.1.10:8123"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that picks the platforms `init_integration` sets up."""
+    config.addinivalue_line(
+        "markers", "platforms(*platforms): set up only these platforms (default: all)"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +117,7 @@ def fail_on_deprecation_reports(caplog: pytest.LogCaptureFixture) -> Generator[N
 @pytest.fixture
 def fast_miio_timeout() -> Generator[float]:
     """Shorten the miio timeout for tests where the camera does not answer."""
-    with patch("custom_components.xiaomi_cam_bridge.data.MIIO_TIMEOUT", FAST_MIIO_TIMEOUT):
+    with patch("custom_components.xiaomi_cam_bridge.helpers.MIIO_TIMEOUT", FAST_MIIO_TIMEOUT):
         yield FAST_MIIO_TIMEOUT
 
 
@@ -150,11 +170,16 @@ def mock_config_entry(miio_camera: MiioCameraSimulator) -> MockConfigEntry:
 
 
 @pytest.fixture
-def platforms() -> list[Platform]:
-    """Platforms to set up; platform tests override it with their own."""
+def platforms(request: pytest.FixtureRequest) -> list[Platform]:
+    """Platforms to set up: those of the closest `platforms` marker, else all of them.
+
+    A platform's test module marks itself (`pytestmark = pytest.mark.platforms(...)`)
+    so that its snapshots hold only its own entities.
+    """
     from custom_components.xiaomi_cam_bridge import PLATFORMS
 
-    return PLATFORMS
+    marker = request.node.get_closest_marker("platforms")
+    return list(marker.args) if marker is not None else PLATFORMS
 
 
 @pytest.fixture
@@ -167,6 +192,21 @@ async def init_integration(
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         yield mock_config_entry
+
+
+@pytest.fixture
+def snapshot_entities(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    init_integration: MockConfigEntry,
+) -> SnapshotEntities:
+    """Compare the set-up entry's entities (registry entries, states) with the snapshot."""
+
+    async def compare() -> None:
+        await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+    return compare
 
 
 async def async_add_camera(
@@ -196,3 +236,89 @@ async def async_add_camera(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+# -- Google Assistant (test_google_assistant.py, test_repairs.py) --------------------------
+
+
+@pytest.fixture
+async def google_hass(hass: HomeAssistant, socket_enabled: None) -> HomeAssistant:
+    """HA with what the camera path needs: http, stream, the exposed-entities store, a URL.
+
+    Short HLS segments (2 s, no LL-HLS) keep the playlist fetch quick; the Nest Hub
+    path is the same.
+    """
+    assert await async_setup_component(hass, "http", {})
+    assert await async_setup_component(
+        hass, "stream", {"stream": {"ll_hls": False, "segment_duration": 2}}
+    )
+    assert await async_setup_component(hass, "homeassistant", {})
+    await hass.config.async_update(internal_url=LAN_URL)
+    return hass
+
+
+async def async_add_google_camera(
+    hass: HomeAssistant,
+    sim: MiioCameraSimulator,
+    title: str,
+    stream_url: str | None,
+    *,
+    google_option: bool | None = True,
+) -> MockConfigEntry:
+    """Add and set up a camera entry with a custom stream URL and the Google option.
+
+    Without a URL the entry keeps the default options (no video source); None for the
+    option leaves it unset.
+    """
+    from custom_components.xiaomi_cam_bridge.const import (
+        CONF_EXPOSE_TO_GOOGLE,
+        CONF_STREAM_URL,
+        CONF_VIDEO_SOURCE,
+    )
+
+    entry = _entry_for(sim)
+    entry.add_to_hass(hass)
+    options = dict(entry.options)
+    if stream_url is not None:
+        options |= {CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: stream_url}
+    if google_option is not None:
+        options[CONF_EXPOSE_TO_GOOGLE] = google_option
+    hass.config_entries.async_update_entry(entry, title=title, options=options)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+type GoogleCameraAdder = Callable[..., Awaitable[MockConfigEntry]]
+
+
+@pytest.fixture
+async def add_google_camera(
+    google_hass: HomeAssistant, miio_camera_factory: MiioCameraFactory
+) -> AsyncGenerator[GoogleCameraAdder]:
+    """Add a camera entry (`async_add_google_camera`) for a new simulated camera.
+
+    The entries still loaded at the end are unloaded, which stops their streams.
+    """
+    entries: list[MockConfigEntry] = []
+
+    async def add(
+        title: str, stream_url: str | None, *, google_option: bool | None = True
+    ) -> MockConfigEntry:
+        sim = await miio_camera_factory()
+        entry = await async_add_google_camera(
+            google_hass, sim, title, stream_url, google_option=google_option
+        )
+        entries.append(entry)
+        return entry
+
+    yield add
+    for entry in entries:
+        if entry.state is ConfigEntryState.LOADED:
+            assert await google_hass.config_entries.async_unload(entry.entry_id)
+
+
+async def async_set_options(hass: HomeAssistant, entry: MockConfigEntry, **changes: object) -> None:
+    """Change entry options as the options flow does (the entry reloads)."""
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **changes})
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -8,31 +8,22 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
-from syrupy.assertion import SnapshotAssertion
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.xiaomi_cam_bridge.const import DOMAIN
-from tests.conftest import ConfigEntryFactory
+from tests.conftest import ConfigEntryFactory, SnapshotEntities
 from tests.peers.miio_fixtures import MiioCameraFactory
 from tests.peers.miio_sim import MiioCameraSimulator
 
 PREFIX = "button.mi_home_security_camera_360deg"
 
 
-@pytest.fixture
-def platforms() -> list[Platform]:
-    """Only the button platform."""
-    return [Platform.BUTTON]
+pytestmark = pytest.mark.platforms(Platform.BUTTON)  # set up only this platform
 
 
-async def test_entities(
-    hass: HomeAssistant,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-    init_integration: MockConfigEntry,
-) -> None:
+async def test_entities(snapshot_entities: SnapshotEntities) -> None:
     """A camera with a motor has the alarm and four rotation buttons."""
-    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+    await snapshot_entities()
 
 
 async def test_alarm(
@@ -95,5 +86,5 @@ async def test_press_error(
             BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: f"{PREFIX}_rotate_up"}, blocking=True
         )
     assert excinfo.value.translation_domain == DOMAIN
-    assert excinfo.value.translation_key == "command_failed"
+    assert excinfo.value.translation_key == "command_unsupported_reply"
     assert "unsupported" in str(excinfo.value)

@@ -41,7 +41,7 @@ from custom_components.xiaomi_cam_bridge.const import (
     DOMAIN,
     SNAPSHOT_MAX_AGE,
 )
-from custom_components.xiaomi_cam_bridge.data import (
+from custom_components.xiaomi_cam_bridge.shared import (
     DATA_FRAME_CACHE,
     DATA_STILL_WORKER,
     frame_cache_directory,
@@ -49,13 +49,16 @@ from custom_components.xiaomi_cam_bridge.data import (
 from tests.conftest import async_add_camera
 from tests.peers.miio_fixtures import MiioCameraFactory
 from tests.peers.miio_sim import Fault, MiioCameraSimulator
-from tests.peers.rtsp_fixtures import RtspServer, colour_distance, colour_spread, mean_rgb
+from tests.peers.rtsp_fixtures import (
+    SAME_COLOUR as SAME,
+    RtspServer,
+    colour_distance,
+    colour_spread,
+    mean_rgb,
+)
 
 CAMERA = "camera.mi_home_security_camera_360deg"
 CAMERA_ID = "78:11:dc:00:00:01"  # the simulated camera's MAC: the entry's unique id
-# Largest distance from a camera's colour still counted as that camera (JPEG and YUV
-# rounding move it by a few units; the test colours are > 150 apart).
-SAME = 25
 
 
 async def _still(client: TestClient, entity_id: str = CAMERA, **query: int) -> tuple[int, bytes]:
@@ -65,12 +68,23 @@ async def _still(client: TestClient, entity_id: str = CAMERA, **query: int) -> t
     return response.status, await response.read()
 
 
+def _assert_picture_of(jpeg: bytes, rtsp_server: RtspServer, mount: str) -> None:
+    """The still is a picture of what `mount` is sending (its colour)."""
+    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour(mount)) < SAME
+
+
 async def _assert_shows(client: TestClient, rtsp_server: RtspServer, mount: str) -> bytes:
     """The camera answers with a still of what `mount` is sending."""
     status, jpeg = await _still(client)
     assert status == HTTPStatus.OK
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour(mount)) < SAME
+    _assert_picture_of(jpeg, rtsp_server, mount)
     return jpeg
+
+
+async def _assert_no_still(client: TestClient) -> None:
+    """The camera has no still to show: Home Assistant answers with an error."""
+    status, _ = await _still(client)
+    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def _size(jpeg: bytes) -> tuple[int, int]:
@@ -98,6 +112,13 @@ async def _refresh(entry: MockConfigEntry) -> None:
     await entry.runtime_data.coordinator.async_refresh()
 
 
+def _engine(entry: MockConfigEntry) -> Any:
+    """The entry's snapshot engine (the entry has a video source)."""
+    engine = entry.runtime_data.engine
+    assert engine is not None
+    return engine
+
+
 async def _stop_mount(
     hass: HomeAssistant, server: RtspServer, name: str, entry: MockConfigEntry
 ) -> None:
@@ -105,14 +126,36 @@ async def _stop_mount(
 
     Until then the tap may still hand out the last keyframe it read before the stop.
     """
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
     taps = [t for t in threading.enumerate() if t.name == f"snapshot-tap-{engine.camera_id}"]
     server.stop_mount(name)
     for tap in taps:
         await hass.async_add_executor_job(tap.join, 10)
         assert not tap.is_alive()
     assert not engine.tap_running
+
+
+async def _camera_with_a_still(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    sim: MiioCameraSimulator,
+    server: RtspServer,
+    mount: str = "cam1",
+    *,
+    stop: bool = False,
+) -> tuple[MockConfigEntry, TestClient, bytes]:
+    """Add a camera showing `mount` and take one still, in the cache when this returns.
+
+    With `stop` the mount is stopped afterwards: further stills can only be cached ones.
+    """
+    entry = await async_add_camera(hass, sim, server.url(mount))
+    client = await hass_client()
+    status, jpeg = await _still(client)
+    assert status == HTTPStatus.OK
+    await _settle(hass)
+    if stop:
+        await _stop_mount(hass, server, mount, entry)
+    return entry, client, jpeg
 
 
 # --- entity and stills ------------------------------------------------------------------
@@ -145,7 +188,7 @@ async def test_camera_entity_serves_its_stream(
     status, jpeg = await _still(client)
     assert status == HTTPStatus.OK
     assert _size(jpeg) == (640, 360)
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+    _assert_picture_of(jpeg, rtsp_server, "cam1")
     assert colour_spread(jpeg) < 10  # one whole picture, not a mix
 
     # The entity says when the still was taken; the recorder leaves it out.
@@ -170,8 +213,7 @@ async def test_stream_source_is_immediate_and_never_shown(
     password = rtsp_server.cameras["auth"].password
     assert password is not None
     entry = await async_add_camera(hass, miio_camera, url)
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
 
     # With the server gone the answer is the same, and as fast: nothing is contacted.
     rtsp_server.stop_mount("auth")
@@ -182,8 +224,7 @@ async def test_stream_source_is_immediate_and_never_shown(
 
     # A failed still is logged with the URL redacted.
     client = await hass_client()
-    status, _ = await _still(client)
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(client)
     assert "Stream of camera.mi_home_security_camera_360deg is unavailable" in caplog.text
     assert "rtsp://***:***@127.0.0.1" in caplog.text
 
@@ -222,8 +263,7 @@ async def test_no_video_source(
     assert state is not None
     assert state.attributes[ATTR_SUPPORTED_FEATURES] == CameraEntityFeature.ON_OFF
     assert await async_get_stream_source(hass, CAMERA) is None
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(await hass_client())
 
     await hass.services.async_call("camera", "turn_off", {"entity_id": CAMERA}, blocking=True)
     assert miio_camera.props["power"] == "off"
@@ -268,11 +308,10 @@ async def test_sizes_are_never_mixed_up(
         status, jpeg = await _still(client, **query)
         assert status == HTTPStatus.OK
         assert _size(jpeg) == size, query
-        assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+        _assert_picture_of(jpeg, rtsp_server, "cam1")
     await _settle(hass)
     # The cache only keeps full-size stills.
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
     cached = entry.runtime_data.cache.latest(CAMERA_ID, engine.source_fingerprint)
     assert cached is not None
     assert (cached.provenance.width, cached.provenance.height) == (640, 360)
@@ -293,8 +332,7 @@ async def test_scaled_copy_failing_gives_the_full_still(
 ) -> None:
     """Should the stream drop between the still and its scaled copy, the still is served."""
     entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
     real = engine.async_get_frame
 
     async def drop_before_scaling(
@@ -308,7 +346,7 @@ async def test_scaled_copy_failing_gives_the_full_still(
         status, jpeg = await _still(await hass_client(), width=320)
     assert status == HTTPStatus.OK
     assert _size(jpeg) == (640, 360)
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam1")) < SAME
+    _assert_picture_of(jpeg, rtsp_server, "cam1")
 
 
 async def test_concurrent_requests_share_one_capture(
@@ -319,8 +357,7 @@ async def test_concurrent_requests_share_one_capture(
 ) -> None:
     """Many viewers at once on a cold camera: one connection, one decoded keyframe."""
     entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam2"))
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
     assert engine.captures == 0
     client = await hass_client()
     answers = await asyncio.gather(*(_still(client) for _ in range(12)))
@@ -328,7 +365,7 @@ async def test_concurrent_requests_share_one_capture(
     assert len({jpeg for _, jpeg in answers}) == 1
     assert engine.connections == 1
     assert engine.captures == 1
-    assert colour_distance(mean_rgb(answers[0][1]), rtsp_server.colour("cam2")) < SAME
+    _assert_picture_of(answers[0][1], rtsp_server, "cam2")
 
 
 # --- cache: bounds, expiry, persistence ------------------------------------------------
@@ -341,12 +378,9 @@ async def test_cached_still_served_while_stream_down_until_max_age(
     rtsp_server: RtspServer,
 ) -> None:
     """A dead stream is answered from the cache, never with a still older than max age."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    client = await hass_client()
-    status, live = await _still(client)
-    assert status == HTTPStatus.OK
-    await _settle(hass)
-    await _stop_mount(hass, rtsp_server, "cam1", entry)
+    entry, client, live = await _camera_with_a_still(
+        hass, hass_client, miio_camera, rtsp_server, stop=True
+    )
 
     # Fresh enough: the last good still.
     status, jpeg = await _still(client)
@@ -354,9 +388,7 @@ async def test_cached_still_served_while_stream_down_until_max_age(
     assert jpeg == live
 
     cache = entry.runtime_data.cache
-    engine = entry.runtime_data.engine
-    assert engine is not None
-    frame = cache.latest(CAMERA_ID, engine.source_fingerprint)
+    frame = cache.latest(CAMERA_ID, _engine(entry).source_fingerprint)
     assert frame is not None
     # The same still, once just inside and once just outside the max age.
     for age, expected in (
@@ -382,23 +414,17 @@ async def test_cache_never_serves_another_cameras_still(
     rtsp_server: RtspServer,
 ) -> None:
     """A still filed under this camera but recorded for another source is refused."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    client = await hass_client()
-    status, _ = await _still(client)
-    assert status == HTTPStatus.OK
-    await _settle(hass)
-    await _stop_mount(hass, rtsp_server, "cam1", entry)
+    entry, client, _ = await _camera_with_a_still(
+        hass, hass_client, miio_camera, rtsp_server, stop=True
+    )
     cache = entry.runtime_data.cache
-    engine = entry.runtime_data.engine
-    assert engine is not None
-    frame = cache.latest(CAMERA_ID, engine.source_fingerprint)
+    frame = cache.latest(CAMERA_ID, _engine(entry).source_fingerprint)
     assert frame is not None
     foreign = Frame(
         frame.jpeg, replace(frame.provenance, source_fingerprint="0" * 64, captured_at=time.time())
     )
     await hass.async_add_executor_job(cache.put, foreign)  # drops the camera's own still
-    status, _ = await _still(client)
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(client)
 
 
 async def test_last_still_survives_a_restart(
@@ -408,14 +434,11 @@ async def test_last_still_survives_a_restart(
     rtsp_server: RtspServer,
 ) -> None:
     """After a restart with the stream down, the persisted still is served (within max age)."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam3"))
-    client = await hass_client()
-    status, live = await _still(client)
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, client, live = await _camera_with_a_still(
+        hass, hass_client, miio_camera, rtsp_server, "cam3"
+    )
     assert len(_camera_dirs(hass)) == 1
-    engine = entry.runtime_data.engine
-    assert engine is not None
+    engine = _engine(entry)
     assert engine.tap_running
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -429,7 +452,7 @@ async def test_last_still_survives_a_restart(
     status, jpeg = await _still(client)
     assert status == HTTPStatus.OK
     assert jpeg == live
-    assert colour_distance(mean_rgb(jpeg), rtsp_server.colour("cam3")) < SAME
+    _assert_picture_of(jpeg, rtsp_server, "cam3")
 
 
 async def test_unreadable_cache_folder_is_not_fatal(
@@ -456,11 +479,7 @@ async def test_source_change_invalidates_the_cache(
     rtsp_server: RtspServer,
 ) -> None:
     """After the source changes, the old source's stills are gone, from disk too."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    client = await hass_client()
-    status, _ = await _still(client)
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, client, _ = await _camera_with_a_still(hass, hass_client, miio_camera, rtsp_server)
     assert list(_camera_dirs(hass)[0].iterdir())
 
     rtsp_server.stop_mount("cam2")
@@ -481,8 +500,7 @@ async def test_source_change_invalidates_the_cache(
     # Neither source is up: nothing to show, in particular not cam1's old still.
     rtsp_server.stop_mount("cam1")
     rtsp_server.stop_mount("cam2")
-    status, _ = await _still(client)
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(client)
     rtsp_server.start_mount("cam2")
     await _assert_shows(client, rtsp_server, "cam2")
 
@@ -495,10 +513,7 @@ async def test_same_source_spelled_differently_keeps_the_cache(
 ) -> None:
     """Only a different source invalidates: a polling change or a respelled URL does not."""
     url = rtsp_server.url("cam1")
-    entry = await async_add_camera(hass, miio_camera, url)
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, _, _ = await _camera_with_a_still(hass, hass_client, miio_camera, rtsp_server)
     files = list(_camera_dirs(hass)[0].iterdir())
     assert files
     respelled = url.replace("rtsp://127.0.0.1", "RTSP://127.0.0.1") + "#view"
@@ -517,10 +532,7 @@ async def test_removing_the_entry_deletes_its_stills(
     rtsp_server: RtspServer,
 ) -> None:
     """Removing a camera deletes its cached stills from disk."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, _, _ = await _camera_with_a_still(hass, hass_client, miio_camera, rtsp_server)
     assert len(_camera_dirs(hass)) == 1
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
@@ -535,10 +547,7 @@ async def test_removing_an_entry_that_is_not_loaded_deletes_its_stills(
     rtsp_server: RtspServer,
 ) -> None:
     """Also for a camera that is away (entry waiting to retry) after a restart."""
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, _, _ = await _camera_with_a_still(hass, hass_client, miio_camera, rtsp_server)
     assert await hass.config_entries.async_unload(entry.entry_id)
     hass.data.pop(DATA_FRAME_CACHE)  # a restart: nothing in memory
     miio_camera.fault = Fault.SILENT
@@ -564,11 +573,7 @@ async def test_privacy_mode_shows_nothing(
 ) -> None:
     """Power off: no still (503), no stream URL, the running stream stopped; on: images again."""
     assert await async_setup_component(hass, "stream", {})
-    entry = await async_add_camera(hass, miio_camera, rtsp_server.url("cam1"))
-    client = await hass_client()
-    status, _ = await _still(client)
-    assert status == HTTPStatus.OK
-    await _settle(hass)
+    entry, client, _ = await _camera_with_a_still(hass, hass_client, miio_camera, rtsp_server)
 
     # Someone watches the live stream.
     await async_request_stream(hass, CAMERA, "hls")
@@ -581,8 +586,7 @@ async def test_privacy_mode_shows_nothing(
     miio_camera.props["power"] = "off"
     await _refresh(entry)
     await _settle(hass)
-    status, _ = await _still(client)
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(client)
     assert await camera.stream_source() is None
     assert camera.stream is None
     assert not stream.outputs()
@@ -596,8 +600,7 @@ async def test_privacy_mode_shows_nothing(
     await hass.services.async_call("camera", "turn_on", {"entity_id": CAMERA}, blocking=True)
     assert miio_camera.props["power"] == "on"
     await _stop_mount(hass, rtsp_server, "cam1", entry)
-    status, _ = await _still(client)
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(client)
     rtsp_server.start_mount("cam1")
     await _assert_shows(client, rtsp_server, "cam1")
     assert await async_get_stream_source(hass, CAMERA) == rtsp_server.url("cam1")
@@ -614,8 +617,7 @@ async def test_turn_off_from_the_camera_entity(
     await hass.services.async_call("camera", "turn_off", {"entity_id": CAMERA}, blocking=True)
     assert miio_camera.props["power"] == "off"
     assert hass.states.get("switch.mi_home_security_camera_360deg_power").state == "off"
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(await hass_client())
 
 
 @pytest.mark.usefixtures("fast_miio_timeout")
@@ -631,8 +633,7 @@ async def test_unreachable_camera_shows_nothing(
     await _refresh(entry)
     assert not entry.runtime_data.coordinator.last_update_success
     assert await async_get_stream_source(hass, CAMERA) is None
-    status, _ = await _still(await hass_client())
-    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    await _assert_no_still(await hass_client())
 
 
 async def test_stream_stopped_when_the_entry_unloads(
@@ -698,10 +699,9 @@ async def test_one_still_worker_for_every_camera(
     # engine's own: through the proxy, the still just cached would be served).
     assert await hass.config_entries.async_setup(second.entry_id)
     await hass.async_block_till_done()
-    engine = second.runtime_data.engine
-    assert engine is not None
+    engine = _engine(second)
     frame = await engine.async_get_frame()
-    assert colour_distance(mean_rgb(frame.jpeg), rtsp_server.colour("cam2")) < SAME
+    _assert_picture_of(frame.jpeg, rtsp_server, "cam2")
     assert hass.data[DATA_STILL_WORKER] is worker
     assert len(_still_threads()) == 1
     assert worker.running

@@ -296,7 +296,7 @@ async def test_zeroconf_known_camera_moved(
     assert entry.state is ConfigEntryState.LOADED
     # The reloaded entry talks to the camera at its new address.
     assert ("miIO.info", []) in moved.calls
-    assert entry.runtime_data.client.host == moved.host
+    assert entry.runtime_data.coordinator.client.host == moved.host
 
 
 async def test_zeroconf_known_camera_same_host(
@@ -431,7 +431,7 @@ async def test_reconfigure_new_host_keeps_token(
     assert result["reason"] == "reconfigure_successful"
     assert entry.data == _expected_data(miio_camera, host=moved.host)
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.client.host == moved.host
+    assert entry.runtime_data.coordinator.client.host == moved.host
 
 
 async def test_reconfigure_new_token(

@@ -36,7 +36,6 @@ from homeassistant.components.homeassistant.exposed_entities import (
     async_should_expose,
 )
 from homeassistant.core import HomeAssistant, State
-from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -52,15 +51,18 @@ import yaml
 
 from custom_components.xiaomi_cam_bridge.const import (
     CONF_EXPOSE_TO_GOOGLE,
-    CONF_STREAM_URL,
-    CONF_VIDEO_SOURCE,
     DOMAIN,
 )
 from custom_components.xiaomi_cam_bridge.google import CLOUD_GOOGLE
-from tests.conftest import ConfigEntryFactory
+from tests.conftest import (
+    LAN_URL,
+    GoogleCameraAdder,
+    async_add_google_camera,
+    async_set_options as set_options,
+)
 from tests.peers.miio_fixtures import MiioCameraFactory
 from tests.peers.miio_sim import Fault, MiioCameraSimulator
-from tests.peers.rtsp_fixtures import Rgb, RtspServer, colour_distance
+from tests.peers.rtsp_fixtures import SAME_COLOUR, Rgb, RtspServer, colour_distance
 
 # What the README tells YAML users to add (HA's own google_assistant options; the
 # project id and service account come from HA's google_assistant documentation).
@@ -79,9 +81,6 @@ google_assistant:
         - Porch camera
 """
 
-# An address of Home Assistant on the LAN, as a user sets it in Settings > System >
-# Network. The test client reaches the same HTTP app on loopback.
-LAN_URL = "http://192.168.1.10:8123"
 # Well inside HA's 2 s EXECUTE limit: after it, HA answers without the stream URL.
 EXECUTE_BUDGET = EXECUTE_LIMIT / 2
 HLS_TIMEOUT = 30.0
@@ -233,54 +232,8 @@ class Google:
 
 
 @pytest.fixture
-async def google_hass(hass: HomeAssistant, socket_enabled: None) -> HomeAssistant:
-    """HA with what the camera path needs: http, stream, the exposed-entities store, a URL.
-
-    Short HLS segments (2 s, no LL-HLS) keep the playlist fetch quick; the Nest Hub
-    path is the same.
-    """
-    assert await async_setup_component(hass, "http", {})
-    assert await async_setup_component(
-        hass, "stream", {"stream": {"ll_hls": False, "segment_duration": 2}}
-    )
-    assert await async_setup_component(hass, "homeassistant", {})
-    await hass.config.async_update(internal_url=LAN_URL)
-    return hass
-
-
-async def add_camera(
-    hass: HomeAssistant,
-    factory: ConfigEntryFactory,
-    sim: MiioCameraSimulator,
-    title: str,
-    stream_url: str | None,
-    *,
-    google_option: bool | None = True,
-) -> MockConfigEntry:
-    """Add and set up a camera entry with a custom stream URL and the Google option."""
-    entry: MockConfigEntry = factory(sim)
-    entry.add_to_hass(hass)
-    options = dict(entry.options)
-    if stream_url is not None:
-        options |= {CONF_VIDEO_SOURCE: "custom", CONF_STREAM_URL: stream_url}
-    if google_option is not None:
-        options[CONF_EXPOSE_TO_GOOGLE] = google_option
-    hass.config_entries.async_update_entry(entry, title=title, options=options)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    return entry
-
-
-async def set_options(hass: HomeAssistant, entry: MockConfigEntry, **changes: Any) -> None:
-    """Change entry options as the options flow does (the entry reloads)."""
-    hass.config_entries.async_update_entry(entry, options={**entry.options, **changes})
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-@pytest.fixture
 async def porch_and_garden(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
     miio_camera_factory: MiioCameraFactory,
     rtsp_server: RtspServer,
 ) -> AsyncGenerator[tuple[MiioCameraSimulator, MiioCameraSimulator]]:
@@ -289,8 +242,8 @@ async def porch_and_garden(
     porch = await miio_camera_factory()
     garden = await miio_camera_factory()
     entries = [
-        await add_camera(hass, config_entry_factory, porch, "Porch", rtsp_server.url("cam1")),
-        await add_camera(hass, config_entry_factory, garden, "Garden", rtsp_server.url("cam2")),
+        await async_add_google_camera(hass, porch, "Porch", rtsp_server.url("cam1")),
+        await async_add_google_camera(hass, garden, "Garden", rtsp_server.url("cam2")),
     ]
     yield porch, garden
     # A viewer that stopped watching: HA's HLS output ends after its idle timeout (only
@@ -425,7 +378,7 @@ async def test_get_camera_stream_plays_that_camera(
         # H.264 and no audio track: what a Nest Hub plays.
         assert codecs.startswith("avc1."), codecs
         assert "mp4a" not in codecs
-        assert colour_distance(colour, rtsp_server.colour(own)) < 25, (entity_id, colour)
+        assert colour_distance(colour, rtsp_server.colour(own)) < SAME_COLOUR, (entity_id, colour)
         assert colour_distance(colour, rtsp_server.colour(other)) > 100, (entity_id, colour)
 
 
@@ -528,14 +481,12 @@ async def test_voice_turns_the_camera_off_and_on(
 
 async def test_option_exposes_camera_and_power_switch(
     cloud_google: Google,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """The option exposes exactly the camera and its power switch; off hides them again."""
     hass = cloud_google.hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", rtsp_server.url("cam1"))
+    entry = await add_google_camera("Porch", rtsp_server.url("cam1"))
     exposed = {"camera.porch", "switch.porch_power"}
     for entity_id in exposed:
         assert async_should_expose(hass, CLOUD_GOOGLE, entity_id)
@@ -546,39 +497,31 @@ async def test_option_exposes_camera_and_power_switch(
     for entity_id in exposed:
         assert not async_should_expose(hass, CLOUD_GOOGLE, entity_id)
     assert await cloud_google.sync_ids() == set()
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_not_exposed_by_default(
     cloud_google: Google,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """Without the option, even Cloud's "expose new entities" leaves the camera private."""
     hass = cloud_google.hass
     # The user lets Cloud expose new entities of the usual domains (switch is one).
     hass.data[DATA_EXPOSED_ENTITIES].async_set_expose_new_entities(CLOUD_GOOGLE, True)
-    sim = await miio_camera_factory()
-    entry = await add_camera(
-        hass, config_entry_factory, sim, "Porch", rtsp_server.url("cam1"), google_option=None
-    )
+    await add_google_camera("Porch", rtsp_server.url("cam1"), google_option=None)
     assert not async_should_expose(hass, CLOUD_GOOGLE, "camera.porch")
     assert not async_should_expose(hass, CLOUD_GOOGLE, "switch.porch_power")
     assert await cloud_google.sync_ids() == set()
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_user_choice_on_the_voice_assistants_page_is_kept(
     cloud_google: Google,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """A reload does not undo what the user changed by hand; changing the option does."""
     hass = cloud_google.hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", rtsp_server.url("cam1"))
+    entry = await add_google_camera("Porch", rtsp_server.url("cam1"))
     # The user does not want Google to switch the camera off.
     async_expose_entity(hass, CLOUD_GOOGLE, "switch.porch_power", False)
 
@@ -589,19 +532,14 @@ async def test_user_choice_on_the_voice_assistants_page_is_kept(
     await set_options(hass, entry, **{CONF_EXPOSE_TO_GOOGLE: False})
     await set_options(hass, entry, **{CONF_EXPOSE_TO_GOOGLE: True})
     assert await cloud_google.sync_ids() == {"camera.porch", "switch.porch_power"}
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_camera_without_video_exposes_its_power_switch(
     cloud_google: Google,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
 ) -> None:
     """No video source: no CameraStream device, but voice can still switch the camera."""
-    hass = cloud_google.hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", None)
+    await add_google_camera("Porch", None)
     payload = await cloud_google.send("SYNC")
     devices = {device["id"]: device["traits"] for device in payload["devices"]}
     assert devices == {"switch.porch_power": ["action.devices.traits.OnOff"]}
-    await hass.config_entries.async_unload(entry.entry_id)

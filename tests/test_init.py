@@ -27,6 +27,25 @@ from tests.peers.miio_sim import Fault, MiioCameraSimulator
 WRONG_DEVICE_ISSUE = "wrong_device_01JXIAOMICAMBRIDGE0000000"
 
 
+async def _setup_fails(
+    hass: HomeAssistant, sim: MiioCameraSimulator, entry: MockConfigEntry, fault: Fault
+) -> None:
+    """Add the entry and set it up against a camera with `fault`: the setup fails."""
+    sim.fault = fault
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+
+
+async def _camera_is_back(
+    hass: HomeAssistant, sim: MiioCameraSimulator, entry: MockConfigEntry
+) -> None:
+    """The camera answers normally again: a reload (as the retry does) sets the entry up."""
+    sim.fault = Fault.NONE
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+
 async def test_setup_and_unload(
     hass: HomeAssistant,
     entity_registry: er.EntityRegistry,
@@ -82,10 +101,8 @@ async def test_unreachable_camera_is_retried_quickly(
     hass: HomeAssistant, miio_camera: MiioCameraSimulator, mock_config_entry: MockConfigEntry
 ) -> None:
     """A silent camera makes setup fail fast with ConfigEntryNotReady (retried later)."""
-    miio_camera.fault = Fault.SILENT
-    mock_config_entry.add_to_hass(hass)
     started = time.monotonic()
-    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _setup_fails(hass, miio_camera, mock_config_entry, Fault.SILENT)
     elapsed = time.monotonic() - started
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     # Bounded by MIIO_TIMEOUT (patched to 0.3 s) and one retry, not python-miio's
@@ -94,19 +111,14 @@ async def test_unreachable_camera_is_retried_quickly(
     assert "did not answer" in str(mock_config_entry.reason)
 
     # The camera comes back: the retry sets the entry up.
-    miio_camera.fault = Fault.NONE
-    await hass.config_entries.async_reload(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    await _camera_is_back(hass, miio_camera, mock_config_entry)
 
 
 async def test_setup_unsupported_reply_is_not_ready(
     hass: HomeAssistant, miio_camera: MiioCameraSimulator, mock_config_entry: MockConfigEntry
 ) -> None:
     """A reply the client cannot use at setup is retried, not a crash."""
-    miio_camera.fault = Fault.BAD_PAYLOAD
-    mock_config_entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _setup_fails(hass, miio_camera, mock_config_entry, Fault.BAD_PAYLOAD)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert "unexpected reply" in str(mock_config_entry.reason)
 
@@ -115,9 +127,7 @@ async def test_setup_auth_failed_starts_reauth(
     hass: HomeAssistant, miio_camera: MiioCameraSimulator, mock_config_entry: MockConfigEntry
 ) -> None:
     """A refused token stops the setup and asks the user for a new token."""
-    miio_camera.fault = Fault.WRONG_TOKEN
-    mock_config_entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _setup_fails(hass, miio_camera, mock_config_entry, Fault.WRONG_TOKEN)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -132,9 +142,7 @@ async def test_setup_wrong_device_raises_issue(
     mock_config_entry: MockConfigEntry,
 ) -> None:
     """Another device at the address: retried, and the user is told through a repair."""
-    miio_camera.fault = Fault.OTHER_DEVICE_ID
-    mock_config_entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _setup_fails(hass, miio_camera, mock_config_entry, Fault.OTHER_DEVICE_ID)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     issue = issue_registry.async_get_issue(DOMAIN, WRONG_DEVICE_ISSUE)
     assert issue is not None
@@ -144,10 +152,7 @@ async def test_setup_wrong_device_raises_issue(
         "host": miio_camera.host,
     }
 
-    miio_camera.fault = Fault.NONE
-    await hass.config_entries.async_reload(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    await _camera_is_back(hass, miio_camera, mock_config_entry)
     assert issue_registry.async_get_issue(DOMAIN, WRONG_DEVICE_ISSUE) is None
 
 
@@ -198,9 +203,7 @@ async def test_remove_entry_that_never_loaded(
     mock_config_entry: MockConfigEntry,
 ) -> None:
     """An entry stuck on another device can still be removed cleanly."""
-    miio_camera.fault = Fault.OTHER_DEVICE_ID
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _setup_fails(hass, miio_camera, mock_config_entry, Fault.OTHER_DEVICE_ID)
     assert issue_registry.async_get_issue(DOMAIN, WRONG_DEVICE_ISSUE) is not None
     assert await hass.config_entries.async_remove(mock_config_entry.entry_id)
     await hass.async_block_till_done()

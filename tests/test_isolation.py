@@ -31,7 +31,7 @@ from PIL import Image
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.xiaomi_cam_bridge.data import frame_cache_directory
+from custom_components.xiaomi_cam_bridge.shared import frame_cache_directory
 from tests.conftest import async_add_camera
 from tests.peers.miio_fixtures import MiioCameraFactory
 from tests.peers.rtsp_fixtures import (

@@ -13,7 +13,6 @@ from homeassistant.components.google_assistant.const import SOURCE_CLOUD
 from homeassistant.components.google_assistant.smart_home import async_handle_message
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockUser
 
@@ -26,32 +25,15 @@ from custom_components.xiaomi_cam_bridge.google import (
     nest_hub_url_problem,
     stream_issue_id,
 )
-from tests.conftest import ConfigEntryFactory
-from tests.peers.miio_fixtures import MiioCameraFactory
+from tests.conftest import LAN_URL, GoogleCameraAdder, async_set_options as set_options
 from tests.peers.rtsp_fixtures import CameraSpec, RtspServer, RtspServerFactory
-from tests.test_google_assistant import (
-    GET_CAMERA_STREAM,
-    LAN_URL,
-    add_camera,
-    set_options,
-    yaml_config,
-)
+from tests.test_google_assistant import GET_CAMERA_STREAM, yaml_config
 
 STRINGS = json.loads(
     (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text(
         encoding="utf-8"
     )
 )
-
-
-@pytest.fixture
-async def google_hass(hass: HomeAssistant, socket_enabled: None) -> HomeAssistant:
-    """HA with http, stream, the exposed-entities store and a LAN URL."""
-    assert await async_setup_component(hass, "http", {})
-    assert await async_setup_component(hass, "stream", {})
-    assert await async_setup_component(hass, "homeassistant", {})
-    await hass.config.async_update(internal_url=LAN_URL)
-    return hass
 
 
 def issue(hass: HomeAssistant, issue_id: str) -> ir.IssueEntry | None:
@@ -68,6 +50,22 @@ def assert_translated(entry: ir.IssueEntry) -> None:
     assert entry.severity is ir.IssueSeverity.WARNING
     assert entry.is_fixable is False
     assert entry.learn_more_url == LEARN_MORE_URL
+
+
+def assert_issue(
+    hass: HomeAssistant,
+    issue_id: str,
+    translation_key: str,
+    placeholders: dict[str, str] | None = None,
+) -> ir.IssueEntry:
+    """The issue is raised with this text (and these placeholders, when given)."""
+    found = issue(hass, issue_id)
+    assert found is not None
+    assert found.translation_key == translation_key
+    if placeholders is not None:
+        assert found.translation_placeholders == placeholders
+    assert_translated(found)
+    return found
 
 
 async def set_url(hass: HomeAssistant, internal_url: str | None) -> None:
@@ -114,38 +112,30 @@ async def test_url_problem_never_shows_credentials(google_hass: HomeAssistant) -
 
 async def test_url_issue_follows_the_network_settings(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
 ) -> None:
     """The issue appears, changes and goes away with Settings > System > Network."""
     hass = google_hass
-    sim = await miio_camera_factory()
-    await add_camera(hass, config_entry_factory, sim, "Porch", None)
+    await add_google_camera("Porch", None)
     assert issue(hass, URL_ISSUE_ID) is None
 
     await set_url(hass, "http://127.0.0.1:8123")
-    found = issue(hass, URL_ISSUE_ID)
-    assert found is not None
-    assert found.translation_key == "google_url_loopback"
-    assert found.translation_placeholders == {"url": "http://127.0.0.1:8123", "cameras": "Porch"}
-    assert_translated(found)
+    assert_issue(
+        hass,
+        URL_ISSUE_ID,
+        "google_url_loopback",
+        {"url": "http://127.0.0.1:8123", "cameras": "Porch"},
+    )
 
     await set_url(hass, "http://homeassistant.local:8123")
-    found = issue(hass, URL_ISSUE_ID)
-    assert found is not None
-    assert found.translation_key == "google_url_local_name"
-    assert_translated(found)
+    assert_issue(hass, URL_ISSUE_ID, "google_url_local_name")
 
     # No URL set and only a loopback address detected (a container without a LAN
     # address): HA has nothing to give Google.
     assert hass.config.api is not None
     hass.config.api.local_ip = "127.0.0.1"
     await set_url(hass, None)
-    found = issue(hass, URL_ISSUE_ID)
-    assert found is not None
-    assert found.translation_key == "google_no_url"
-    assert found.translation_placeholders == {"cameras": "Porch"}
-    assert_translated(found)
+    assert_issue(hass, URL_ISSUE_ID, "google_no_url", {"cameras": "Porch"})
 
     await set_url(hass, LAN_URL)
     assert issue(hass, URL_ISSUE_ID) is None
@@ -153,20 +143,15 @@ async def test_url_issue_follows_the_network_settings(
 
 async def test_url_issue_only_for_cameras_marked_for_google(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
 ) -> None:
     """Someone who does not use Google is not asked to change a URL that serves them."""
     hass = google_hass
     await set_url(hass, "http://127.0.0.1:8123")
-    porch = await add_camera(
-        hass, config_entry_factory, await miio_camera_factory(), "Porch", None, google_option=False
-    )
+    porch = await add_google_camera("Porch", None, google_option=False)
     assert issue(hass, URL_ISSUE_ID) is None
 
-    garden = await add_camera(
-        hass, config_entry_factory, await miio_camera_factory(), "Garden", None
-    )
+    garden = await add_google_camera("Garden", None)
     found = issue(hass, URL_ISSUE_ID)
     assert found is not None
     assert found.translation_placeholders == {"url": "http://127.0.0.1:8123", "cameras": "Garden"}
@@ -185,15 +170,12 @@ async def test_url_issue_only_for_cameras_marked_for_google(
 async def test_without_a_url_google_gets_an_unknown_error(
     google_hass: HomeAssistant,
     hass_admin_user: MockUser,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """Why the URL issue matters: HA's google_assistant fails the whole request then."""
     hass = google_hass
-    entry = await add_camera(
-        hass, config_entry_factory, await miio_camera_factory(), "Porch", rtsp_server.url("cam1")
-    )
+    await add_google_camera("Porch", rtsp_server.url("cam1"))
     assert hass.config.api is not None
     hass.config.api.local_ip = "127.0.0.1"
     await set_url(hass, None)
@@ -215,7 +197,6 @@ async def test_without_a_url_google_gets_an_unknown_error(
     config = yaml_config(hass)
     response = await async_handle_message(hass, config, user, user, message, SOURCE_CLOUD)
     assert response["payload"] == {"errorCode": "unknownError"}
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 # -- what the Nest Hub is asked to play --------------------------------------------------------
@@ -227,44 +208,30 @@ async def test_without_a_url_google_gets_an_unknown_error(
 )
 async def test_stream_issue_for_a_video_codec_nest_hubs_cannot_play(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
     mount: str,
     codec: str,
 ) -> None:
     """H.265 and MJPEG sources raise the issue; switching to an H.264 source clears it."""
     hass = google_hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", rtsp_server.url(mount))
-    found = issue(hass, stream_issue_id(entry))
-    assert found is not None
-    assert found.translation_key == "google_stream_video"
-    assert found.translation_placeholders == {"name": "Porch", "codec": codec}
-    assert_translated(found)
+    entry = await add_google_camera("Porch", rtsp_server.url(mount))
+    assert_issue(
+        hass, stream_issue_id(entry), "google_stream_video", {"name": "Porch", "codec": codec}
+    )
 
     await set_options(hass, entry, **{CONF_STREAM_URL: rtsp_server.url("cam1")})
     assert issue(hass, stream_issue_id(entry)) is None
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_stream_issue_only_for_cameras_marked_for_google(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """An H.265 camera not meant for Google raises nothing; marking it does; unload clears."""
     hass = google_hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(
-        hass,
-        config_entry_factory,
-        sim,
-        "Porch",
-        rtsp_server.url("hevc"),
-        google_option=False,
-    )
+    entry = await add_google_camera("Porch", rtsp_server.url("hevc"), google_option=False)
     assert issue(hass, stream_issue_id(entry)) is None
     await set_options(hass, entry, **{CONF_EXPOSE_TO_GOOGLE: True})
     assert issue(hass, stream_issue_id(entry)) is not None
@@ -279,17 +246,14 @@ async def test_stream_issue_only_for_cameras_marked_for_google(
 
 async def test_unreachable_stream_leaves_the_issue_as_it_is(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server: RtspServer,
 ) -> None:
     """A source that cannot be probed tells nothing about its codec: no issue is raised."""
     hass = google_hass
-    sim = await miio_camera_factory()
     rtsp_server.stop_mount("hevc")
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", rtsp_server.url("hevc"))
+    entry = await add_google_camera("Porch", rtsp_server.url("hevc"))
     assert issue(hass, stream_issue_id(entry)) is None
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.mark.parametrize(
@@ -313,28 +277,22 @@ def test_stream_problem(video: str, audio: str | None, expected: tuple[str, str]
 
 async def test_stream_issue_for_audio(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
 ) -> None:
     """Audio HA keeps but Nest Hubs do not play (MP3) raises the audio issue."""
     hass = google_hass
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", None)
+    entry = await add_google_camera("Porch", None)
     async_update_stream_issue(hass, entry, "h264", "mp3")
-    found = issue(hass, stream_issue_id(entry))
-    assert found is not None
-    assert found.translation_key == "google_stream_audio"
-    assert found.translation_placeholders == {"name": "Porch", "codec": "MP3"}
-    assert_translated(found)
+    assert_issue(
+        hass, stream_issue_id(entry), "google_stream_audio", {"name": "Porch", "codec": "MP3"}
+    )
     async_update_stream_issue(hass, entry, "h264", "aac")
     assert issue(hass, stream_issue_id(entry)) is None
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_stream_issue_follows_the_audio_of_the_source(
     google_hass: HomeAssistant,
-    config_entry_factory: ConfigEntryFactory,
-    miio_camera_factory: MiioCameraFactory,
+    add_google_camera: GoogleCameraAdder,
     rtsp_server_factory: RtspServerFactory,
 ) -> None:
     """The probe's audio codec reaches the check: MP3 raises the issue, AAC or none not."""
@@ -346,13 +304,10 @@ async def test_stream_issue_follows_the_audio_of_the_source(
             CameraSpec("silent", (40, 60, 220)),
         ]
     )
-    sim = await miio_camera_factory()
-    entry = await add_camera(hass, config_entry_factory, sim, "Porch", server.url("mp3"))
-    found = issue(hass, stream_issue_id(entry))
-    assert found is not None
-    assert found.translation_key == "google_stream_audio"
-    assert found.translation_placeholders == {"name": "Porch", "codec": "MP3"}
-    assert_translated(found)
+    entry = await add_google_camera("Porch", server.url("mp3"))
+    assert_issue(
+        hass, stream_issue_id(entry), "google_stream_audio", {"name": "Porch", "codec": "MP3"}
+    )
 
     await set_options(hass, entry, **{CONF_STREAM_URL: server.url("aac")})
     assert issue(hass, stream_issue_id(entry)) is None
@@ -360,7 +315,6 @@ async def test_stream_issue_follows_the_audio_of_the_source(
     assert issue(hass, stream_issue_id(entry)) is not None
     await set_options(hass, entry, **{CONF_STREAM_URL: server.url("silent")})
     assert issue(hass, stream_issue_id(entry)) is None
-    await hass.config_entries.async_unload(entry.entry_id)
 
 
 def test_issue_texts_exist_in_every_language() -> None:

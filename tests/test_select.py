@@ -11,31 +11,22 @@ from homeassistant.components.select import (
 from homeassistant.const import ATTR_ENTITY_ID, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
-from syrupy.assertion import SnapshotAssertion
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.xiaomi_cam_bridge.const import DOMAIN
+from tests.conftest import SnapshotEntities
 from tests.peers.miio_sim import Fault, MiioCameraSimulator
 
 NIGHT_MODE = "select.mi_home_security_camera_360deg_night_vision"
 
 
-@pytest.fixture
-def platforms() -> list[Platform]:
-    """Only the select platform."""
-    return [Platform.SELECT]
+pytestmark = pytest.mark.platforms(Platform.SELECT)  # set up only this platform
 
 
-async def test_entities(
-    hass: HomeAssistant,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-    init_integration: MockConfigEntry,
-) -> None:
+async def test_entities(snapshot_entities: SnapshotEntities) -> None:
     """The night mode select, its options and state."""
-    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+    await snapshot_entities()
 
 
 @pytest.mark.parametrize(("option", "miio_value"), [("on", 2), ("off", 1), ("auto", 0)])
@@ -91,5 +82,5 @@ async def test_command_error_keeps_state(
             blocking=True,
         )
     assert excinfo.value.translation_domain == DOMAIN
-    assert excinfo.value.translation_key == "command_failed"
+    assert excinfo.value.translation_key == "command_unsupported_reply"
     assert hass.states.get(NIGHT_MODE).state == "auto"

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 from homeassistant.const import STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
-from syrupy.assertion import SnapshotAssertion
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from tests.conftest import SnapshotEntities
 from tests.peers.miio_sim import MiioCameraSimulator
 
 SDCARD = "sensor.mi_home_security_camera_360deg_sd_card"
 
 
-@pytest.fixture
-def platforms() -> list[Platform]:
-    """Only the sensor platform."""
-    return [Platform.SENSOR]
+pytestmark = pytest.mark.platforms(Platform.SENSOR)  # set up only this platform
 
 
-async def test_entities(
-    hass: HomeAssistant,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-    init_integration: MockConfigEntry,
-) -> None:
+async def test_entities(snapshot_entities: SnapshotEntities) -> None:
     """The SD card sensor: an enum, diagnostic category."""
-    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+    await snapshot_entities()
 
 
 @pytest.mark.parametrize(

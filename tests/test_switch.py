@@ -10,36 +10,30 @@ from homeassistant.const import (
     SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
+    STATE_UNAVAILABLE,
     Platform,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
-from syrupy.assertion import SnapshotAssertion
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.xiaomi_cam_bridge.const import DOMAIN
+from custom_components.xiaomi_cam_bridge.coordinator import wrong_device_issue_id
+from tests.conftest import SnapshotEntities
 from tests.peers.miio_sim import Fault, MiioCameraSimulator
 
 PREFIX = "switch.mi_home_security_camera_360deg"
 
 
-@pytest.fixture
-def platforms() -> list[Platform]:
-    """Only the switch platform."""
-    return [Platform.SWITCH]
+pytestmark = pytest.mark.platforms(Platform.SWITCH)  # set up only this platform
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-async def test_entities(
-    hass: HomeAssistant,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-    init_integration: MockConfigEntry,
-) -> None:
+async def test_entities(snapshot_entities: SnapshotEntities) -> None:
     """All switches, with their names, categories, icons and states."""
-    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+    await snapshot_entities()
 
 
 async def test_improve_program_disabled_by_default(
@@ -112,7 +106,7 @@ async def test_command_fails_state_kept(
             SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: entity_id}, blocking=True
         )
     assert excinfo.value.translation_domain == DOMAIN
-    assert excinfo.value.translation_key == "command_failed"
+    assert excinfo.value.translation_key == "command_cannot_connect"
     assert entity_id in str(excinfo.value)
     assert hass.states.get(entity_id).state == STATE_ON
     assert miio_camera.props["power"] == "on"
@@ -129,3 +123,56 @@ async def test_command_token_refused_starts_reauth(
         )
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def _turn_off_fails(hass: HomeAssistant, entity_id: str) -> HomeAssistantError:
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: entity_id}, blocking=True
+        )
+    assert excinfo.value.translation_domain == DOMAIN
+    assert entity_id in str(excinfo.value)
+    return excinfo.value
+
+
+async def test_command_token_refused_shows_at_once(
+    hass: HomeAssistant, miio_camera: MiioCameraSimulator, init_integration: MockConfigEntry
+) -> None:
+    """A refused token has its own error, and the entities go unavailable without a poll."""
+    entity_id = f"{PREFIX}_flip_image"
+    miio_camera.fault = Fault.WRONG_TOKEN
+    err = await _turn_off_fails(hass, entity_id)
+    assert err.translation_key == "command_invalid_token"
+    assert "rejected the token" in str(err)
+    assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+
+
+async def test_command_wrong_device_shows_at_once(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    miio_camera: MiioCameraSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Another device answering has its own error; the repair issue is raised at once."""
+    entity_id = f"{PREFIX}_power"
+    miio_camera.fault = Fault.OTHER_DEVICE_ID
+    err = await _turn_off_fails(hass, entity_id)
+    assert err.translation_key == "command_wrong_device"
+    assert "another device" in str(err)
+    assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+    assert issue_registry.async_get_issue(DOMAIN, wrong_device_issue_id(init_integration))
+    assert miio_camera.props["power"] == "on"
+
+
+async def test_command_unsupported_reply(
+    hass: HomeAssistant, miio_camera: MiioCameraSimulator, init_integration: MockConfigEntry
+) -> None:
+    """A reply the client cannot use has its own error; the state is kept, no poll."""
+    entity_id = f"{PREFIX}_wide_dynamic_range"
+    polls = sum(1 for method, _ in miio_camera.calls if method == "get_prop")
+    miio_camera.fault = Fault.BAD_PAYLOAD
+    err = await _turn_off_fails(hass, entity_id)
+    assert err.translation_key == "command_unsupported_reply"
+    assert "unexpected reply" in str(err)
+    assert hass.states.get(entity_id).state == STATE_ON
+    assert sum(1 for method, _ in miio_camera.calls if method == "get_prop") == polls

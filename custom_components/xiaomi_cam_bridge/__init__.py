@@ -12,18 +12,15 @@ from homeassistant.helpers import issue_registry as ir
 from .camlib.snapshot import SnapshotEngine
 from .camlib.sources import fingerprint, redact_url
 from .const import CONF_DEVICE_ID, DOMAIN
-from .coordinator import XiaomiCamCoordinator, wrong_device_issue_id
-from .data import (
+from .coordinator import (
     XiaomiCamConfigEntry,
+    XiaomiCamCoordinator,
     XiaomiCamData,
-    async_get_frame_cache,
-    async_get_still_worker,
-    create_client,
-    create_engine,
-    verify_tls,
-    video_url,
+    wrong_device_issue_id,
 )
 from .google import async_setup_google
+from .helpers import create_client, create_engine, verify_tls, video_url
+from .shared import async_get_frame_cache, async_get_still_worker
 
 __all__ = ["XiaomiCamConfigEntry", "XiaomiCamData"]
 
@@ -68,9 +65,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) ->
             )
         )
     entry.runtime_data = XiaomiCamData(
-        client=client,
         coordinator=coordinator,
-        info=coordinator.info,
         cache=cache,
         engine=engine,
         stream_url=url,
@@ -128,12 +123,12 @@ async def async_remove_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -
 
 
 def _camera_id(entry: XiaomiCamConfigEntry) -> str:
-    """The id stills are filed under: the entry's unique id (the camera's MAC)."""
+    """Return the id stills are filed under: the entry's unique id (the camera's MAC)."""
     return entry.unique_id or entry.entry_id
 
 
 def _configured_url(entry: XiaomiCamConfigEntry) -> str | None:
-    """The stream URL of the entry's settings; None (logged) when they are unusable."""
+    """Return the stream URL of the entry's settings; None (logged) when unusable."""
     try:
         return video_url(entry.data, entry.options)
     except ValueError as err:

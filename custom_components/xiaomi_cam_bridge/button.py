@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camlib.miio_client import CameraClient, CameraInfo, Direction
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry
 from .entity import XiaomiCamEntity
 
 # Commands go one at a time per camera anyway (the client serialises them).
@@ -54,7 +54,7 @@ async def async_setup_entry(
     async_add_entities(
         XiaomiCamButton(data.coordinator, description)
         for description in BUTTONS
-        if description.supported_fn(data.info)
+        if description.supported_fn(data.coordinator.info)
     )
 
 

@@ -32,8 +32,7 @@ from .camlib.exceptions import StreamError
 from .camlib.frame import Frame
 from .camlib.snapshot import target_size
 from .const import DOMAIN, SNAPSHOT_FRESH_AGE, SNAPSHOT_MAX_AGE
-from .coordinator import XiaomiCamCoordinator
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry, XiaomiCamCoordinator
 from .entity import XiaomiCamEntity
 from .google import check_stream_allowed
 

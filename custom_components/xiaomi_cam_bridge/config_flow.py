@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 import logging
 import re
@@ -79,14 +80,8 @@ from .const import (
     MIN_SCAN_INTERVAL,
     ZEROCONF_PREFIXES,
 )
-from .data import (
-    XiaomiCamConfigEntry,
-    create_client,
-    create_engine,
-    model_name,
-    verify_tls,
-    video_url,
-)
+from .coordinator import XiaomiCamConfigEntry
+from .helpers import create_client, create_engine, model_name, verify_tls, video_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -203,7 +198,7 @@ async def _async_probe(
 
 
 def _reason_field(source: SourcePreset, reason: str) -> str:
-    """The form field an InvalidSource reason belongs to."""
+    """Return the form field an InvalidSource reason belongs to."""
     if source is SourcePreset.CUSTOM:
         return CONF_STREAM_URL
     if source is SourcePreset.GO2RTC:
@@ -253,7 +248,7 @@ class _VideoSettings:
         return {}
 
     def next_step(self) -> str | None:
-        """The step asking for the source's address, or None when the URL is complete."""
+        """Return the step asking for the source's address, or None when the URL is complete."""
         if self.source is SourcePreset.GO2RTC:
             return STEP_VIDEO_GO2RTC
         if self.source is SourcePreset.CUSTOM:
@@ -298,11 +293,11 @@ class _VideoSettings:
         return {}
 
     def error_step(self, errors: Mapping[str, str], step: str) -> str:
-        """The step to show errors on: credentials are asked for on the first one."""
+        """Return the step to show errors on: credentials are asked for on the first one."""
         return self.first_step if errors.get("base") == "stream_auth" else step
 
     def options(self) -> dict[str, Any]:
-        """The options to store: only the keys the chosen source uses."""
+        """Return the options to store: only the keys the chosen source uses."""
         source = self.source
         options: dict[str, Any] = {CONF_VIDEO_SOURCE: source.value}
         if source is SourcePreset.NONE:
@@ -313,7 +308,7 @@ class _VideoSettings:
         return options
 
     def placeholders(self, host: str) -> dict[str, str]:
-        """Description placeholders of the video steps."""
+        """Return the description placeholders of the video steps."""
         return {CONF_HOST: host, CONF_STREAM_URL: self.redacted_url}
 
     def suggested(self) -> dict[str, Any]:
@@ -350,42 +345,77 @@ _CUSTOM_SCHEMA = vol.Schema(
 )
 
 
-class _VideoAddressSteps:
-    """The go2rtc and custom-URL steps, shared by the config flow and the options flow."""
+@dataclass(kw_only=True)
+class _VideoSteps:
+    """The video steps of a flow: its forms, the stream check, the final result.
 
-    def _video_settings(self) -> _VideoSettings:
-        raise NotImplementedError
+    Held by the config flow (first step `video`) and the options flow (first step
+    `init`, with the polling options); each gives the form of its first step and what
+    to do with the checked settings.
+    """
 
-    def _async_show_video_form(
-        self, step: str, errors: dict[str, str] | None = None
-    ) -> ConfigFlowResult:
-        raise NotImplementedError
+    flow: ConfigFlow | OptionsFlow
+    settings: _VideoSettings
+    host: str
+    camera_id: str
+    # The schema and suggested values of the first step's form.
+    first_form: Callable[[], tuple[vol.Schema, dict[str, Any]]]
+    # Ends the flow with the options of the checked settings.
+    finish: Callable[[dict[str, Any]], ConfigFlowResult]
+    # The stored source: not opened again when neither it nor its TLS check changed.
+    current_url: str | None = None
+    current_verify: bool = True
 
-    async def _async_check_video(self, step: str) -> ConfigFlowResult:
-        raise NotImplementedError
-
-    async def async_step_video_go2rtc(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the go2rtc server and the camera's stream name on it."""
-        return await self._async_video_address_step(STEP_VIDEO_GO2RTC, user_input)
-
-    async def async_step_video_custom(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the stream's RTSP URL."""
-        return await self._async_video_address_step(STEP_VIDEO_CUSTOM, user_input)
-
-    async def _async_video_address_step(
-        self, step: str, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
+    async def async_first_step(self, user_input: Mapping[str, Any] | None) -> ConfigFlowResult:
+        """Take the source and the credentials; go on to the address, or check."""
+        first = self.settings.first_step
         if user_input is None:
-            return self._async_show_video_form(step)
-        self._video_settings().take(user_input)
-        return await self._async_check_video(step)
+            return self.async_show_form(first)
+        if errors := self.settings.take_first_step(user_input):
+            return self.async_show_form(first, errors)
+        if (step := self.settings.next_step()) is not None:
+            return self.async_show_form(step)
+        return await self._async_check(first)
+
+    async def async_address_step(
+        self, step: str, user_input: Mapping[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Take a go2rtc / custom address, then check the stream."""
+        if user_input is None:
+            return self.async_show_form(step)
+        self.settings.take(user_input)
+        return await self._async_check(step)
+
+    async def _async_check(self, step: str) -> ConfigFlowResult:
+        """Open the stream; finish when it gives a picture."""
+        errors = await self.settings.async_check(
+            self.flow.hass,
+            self.camera_id,
+            self.host,
+            current_url=self.current_url,
+            current_verify=self.current_verify,
+        )
+        if errors:
+            return self.async_show_form(self.settings.error_step(errors, step), errors)
+        return self.finish(self.settings.options())
+
+    @callback
+    def async_show_form(self, step: str, errors: dict[str, str] | None = None) -> ConfigFlowResult:
+        """Show a video step, filled with the settings entered so far."""
+        if step == self.settings.first_step:
+            schema, suggested = self.first_form()
+        else:
+            schema = _GO2RTC_SCHEMA if step == STEP_VIDEO_GO2RTC else _CUSTOM_SCHEMA
+            suggested = self.settings.suggested()
+        return self.flow.async_show_form(
+            step_id=step,
+            data_schema=self.flow.add_suggested_values_to_schema(schema, suggested),
+            errors=errors or {},
+            description_placeholders=self.settings.placeholders(self.host),
+        )
 
 
-class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
+class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a camera by host and token, or from zeroconf discovery."""
 
     VERSION = 1
@@ -394,9 +424,8 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with nothing discovered."""
         self._discovered_host: str | None = None
-        # The camera found by the user / zeroconf step, until the video steps are done.
-        self._camera: tuple[str, str, CameraInfo] | None = None
-        self._video = _VideoSettings(STEP_VIDEO, {})
+        # Set once the user / zeroconf step found the camera.
+        self._video: _VideoSteps | None = None
 
     @staticmethod
     @callback
@@ -479,57 +508,43 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
     async def _async_create_camera_entry(
         self, host: str, token: str, info: CameraInfo
     ) -> ConfigFlowResult:
-        """The camera answered: refuse a known one, then ask for its video source."""
+        """Refuse a camera already known, else ask for the video source of the one that answered."""
         # The MAC the camera reports is authoritative (discovery may have guessed).
         await self.async_set_unique_id(format_mac(info.mac), raise_on_progress=False)
         self._abort_if_unique_id_configured()
-        self._camera = (host, token, info)
+        settings = _VideoSettings(STEP_VIDEO, {})
+        self._video = _VideoSteps(
+            flow=self,
+            settings=settings,
+            host=host,
+            camera_id=self.unique_id or format_mac(info.mac),
+            first_form=lambda: (vol.Schema(_source_schema()), settings.suggested()),
+            finish=lambda options: self.async_create_entry(
+                title=model_name(info.model),
+                data=_entry_data(host, token, info),
+                options=options,
+            ),
+        )
         return await self.async_step_video()
 
     async def async_step_video(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the camera's video comes from, and the stream's credentials."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            errors = self._video.take_first_step(user_input)
-            if not errors:
-                if (step := self._video.next_step()) is not None:
-                    return await self._async_video_address_step(step, None)
-                return await self._async_check_video(STEP_VIDEO)
-        return self._async_show_video_form(STEP_VIDEO, errors)
+        assert self._video is not None
+        return await self._video.async_first_step(user_input)
 
-    def _video_settings(self) -> _VideoSettings:
-        return self._video
-
-    async def _async_check_video(self, step: str) -> ConfigFlowResult:
-        """Open the stream; create the entry when it gives a picture."""
-        assert self._camera is not None
-        assert self.unique_id is not None
-        host, token, info = self._camera
-        errors = await self._video.async_check(self.hass, self.unique_id, host)
-        if errors:
-            return self._async_show_video_form(self._video.error_step(errors, step), errors)
-        return self.async_create_entry(
-            title=model_name(info.model),
-            data=_entry_data(host, token, info),
-            options=self._video.options(),
-        )
-
-    @callback
-    def _async_show_video_form(
-        self, step: str, errors: dict[str, str] | None = None
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        assert self._camera is not None
-        schema = {
-            STEP_VIDEO: vol.Schema(_source_schema()),
-            STEP_VIDEO_GO2RTC: _GO2RTC_SCHEMA,
-            STEP_VIDEO_CUSTOM: _CUSTOM_SCHEMA,
-        }[step]
-        return self.async_show_form(
-            step_id=step,
-            data_schema=self.add_suggested_values_to_schema(schema, self._video.suggested()),
-            errors=errors or {},
-            description_placeholders=self._video.placeholders(self._camera[0]),
-        )
+        """Ask for the go2rtc server and the camera's stream name on it."""
+        assert self._video is not None
+        return await self._video.async_address_step(STEP_VIDEO_GO2RTC, user_input)
+
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
+        assert self._video is not None
+        return await self._video.async_address_step(STEP_VIDEO_CUSTOM, user_input)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """Start reauthentication: the camera refused the stored token."""
@@ -605,93 +620,85 @@ class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
         )
 
 
-class XiaomiCamOptionsFlow(_VideoAddressSteps, OptionsFlow):
+class XiaomiCamOptionsFlow(OptionsFlow):
     """Options of a camera entry: polling, video source, Google; changing them reloads."""
 
     def __init__(self) -> None:
         """Start with nothing entered."""
-        self._video: _VideoSettings | None = None
+        self._video: _VideoSteps | None = None
         self._general: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Polling interval, Google exposure, video source and its credentials."""
-        options = self.config_entry.options
+        """Ask for the polling interval, Google exposure, video source and its credentials."""
         if self._video is None:
-            self._video = _VideoSettings("init", options)
-        errors: dict[str, str] = {}
+            self._video = self._video_steps()
         if user_input is not None:
             self._general = {
                 CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                 CONF_EXPOSE_TO_GOOGLE: user_input[CONF_EXPOSE_TO_GOOGLE],
             }
-            errors = self._video.take_first_step(user_input)
-            if not errors:
-                if (step := self._video.next_step()) is not None:
-                    return await self._async_video_address_step(step, None)
-                return await self._async_check_video("init")
-        return self._async_show_video_form("init", errors)
+        return await self._video.async_first_step(user_input)
 
-    def _video_settings(self) -> _VideoSettings:
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the go2rtc server and the camera's stream name on it."""
         assert self._video is not None
-        return self._video
+        return await self._video.async_address_step(STEP_VIDEO_GO2RTC, user_input)
 
-    async def _async_check_video(self, step: str) -> ConfigFlowResult:
-        """Open the stream if it changed; store the options when it gives a picture."""
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
         assert self._video is not None
+        return await self._video.async_address_step(STEP_VIDEO_CUSTOM, user_input)
+
+    def _video_steps(self) -> _VideoSteps:
         entry = self.config_entry
         try:
             current_url = video_url(entry.data, entry.options)
         except ValueError:
             current_url = None
-        errors = await self._video.async_check(
-            self.hass,
-            entry.unique_id or entry.entry_id,
-            entry.data[CONF_HOST],
+        settings = _VideoSettings("init", entry.options)
+
+        def finish(video_options: dict[str, Any]) -> ConfigFlowResult:
+            # Keep options owned by others; drop the video keys the new source does not use.
+            kept = {key: value for key, value in entry.options.items() if key not in _VIDEO_KEYS}
+            return self.async_create_entry(data={**kept, **self._general, **video_options})
+
+        return _VideoSteps(
+            flow=self,
+            settings=settings,
+            host=entry.data[CONF_HOST],
+            camera_id=entry.unique_id or entry.entry_id,
+            first_form=lambda: self._init_form(settings),
+            finish=finish,
             current_url=current_url,
             current_verify=verify_tls(entry.options),
         )
-        if errors:
-            return self._async_show_video_form(self._video.error_step(errors, step), errors)
-        # Keep options owned by others; drop the video keys the new source does not use.
-        kept = {key: value for key, value in entry.options.items() if key not in _VIDEO_KEYS}
-        return self.async_create_entry(data={**kept, **self._general, **self._video.options()})
 
-    @callback
-    def _async_show_video_form(
-        self, step: str, errors: dict[str, str] | None = None
-    ) -> ConfigFlowResult:
-        assert self._video is not None
+    def _init_form(self, settings: _VideoSettings) -> tuple[vol.Schema, dict[str, Any]]:
         options = self.config_entry.options
-        if step == "init":
-            schema = vol.Schema(
-                {
-                    # Defaults, not suggestions: a form sent without them keeps them.
-                    vol.Required(
-                        CONF_SCAN_INTERVAL,
-                        default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
-                    ): NumberSelector(
-                        NumberSelectorConfig(
-                            min=MIN_SCAN_INTERVAL,
-                            max=MAX_SCAN_INTERVAL,
-                            step=1,
-                            unit_of_measurement="s",
-                            mode=NumberSelectorMode.BOX,
-                        )
-                    ),
-                    vol.Required(
-                        CONF_EXPOSE_TO_GOOGLE,
-                        default=options.get(CONF_EXPOSE_TO_GOOGLE, DEFAULT_EXPOSE_TO_GOOGLE),
-                    ): BooleanSelector(),
-                    **_source_schema(self._video.values[CONF_VIDEO_SOURCE]),
-                }
-            )
-            suggested = {**self._general, **self._video.suggested()}
-        else:
-            schema = _GO2RTC_SCHEMA if step == STEP_VIDEO_GO2RTC else _CUSTOM_SCHEMA
-            suggested = self._video.suggested()
-        return self.async_show_form(
-            step_id=step,
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
-            errors=errors or {},
-            description_placeholders=self._video.placeholders(self.config_entry.data[CONF_HOST]),
+        schema = vol.Schema(
+            {
+                # Defaults, not suggestions: a form sent without them keeps them.
+                vol.Required(
+                    CONF_SCAN_INTERVAL,
+                    default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL,
+                        max=MAX_SCAN_INTERVAL,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_EXPOSE_TO_GOOGLE,
+                    default=options.get(CONF_EXPOSE_TO_GOOGLE, DEFAULT_EXPOSE_TO_GOOGLE),
+                ): BooleanSelector(),
+                **_source_schema(settings.values[CONF_VIDEO_SOURCE]),
+            }
         )
+        return schema, {**self._general, **settings.suggested()}

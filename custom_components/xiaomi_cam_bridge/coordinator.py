@@ -1,23 +1,43 @@
-"""Polls the camera's miio status and maps device errors to Home Assistant errors."""
+"""Polls the camera's miio status and maps device errors to Home Assistant errors.
+
+Also holds what a loaded entry keeps (its runtime data) and the typed entry alias.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_SCAN_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from .camlib.cache import FrameCache
 from .camlib.exceptions import CannotConnect, InvalidToken, UnsupportedReply, WrongDevice
 from .camlib.miio_client import CameraClient, CameraInfo, CameraStatus
+from .camlib.snapshot import SnapshotEngine
 from .const import DEFAULT_SCAN_INTERVAL, DOMAIN
-from .data import XiaomiCamConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class XiaomiCamData:
+    """What a loaded entry keeps: its coordinator (client and identity), its video."""
+
+    coordinator: XiaomiCamCoordinator
+    cache: FrameCache
+    engine: SnapshotEngine | None = None  # None: no video source configured
+    # The URL may carry credentials: kept out of repr so no log of this object leaks them.
+    stream_url: str | None = field(default=None, repr=False)
+
+
+type XiaomiCamConfigEntry = ConfigEntry[XiaomiCamData]
 
 
 def wrong_device_issue_id(entry: XiaomiCamConfigEntry) -> str:

@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 
 from .camlib.sources import redact_url
 from .const import CONF_MAC, CONF_STREAM_URL, CONF_VIDEO_SOURCE
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry
 
 # The token controls the camera; stream URLs and credentials give its video. The MAC
 # (also the unique id) identifies the household's hardware; the host is kept because
@@ -50,7 +50,7 @@ async def async_get_config_entry_diagnostics(
             },
             TO_REDACT,
         ),
-        "info": async_redact_data(asdict(data.info), TO_REDACT),
+        "info": async_redact_data(asdict(coordinator.info), TO_REDACT),
         "coordinator": {
             "last_update_success": coordinator.last_update_success,
             "last_exception": (
@@ -66,7 +66,7 @@ async def async_get_config_entry_diagnostics(
 
 
 def _video_diagnostics(entry: XiaomiCamConfigEntry) -> dict[str, Any]:
-    """The video source (URL with credentials masked), the engine and the cached stills."""
+    """Return the video source (URL with credentials masked), the engine and the cached stills."""
     data = entry.runtime_data
     engine = data.engine
     camera_id = engine.camera_id if engine is not None else None

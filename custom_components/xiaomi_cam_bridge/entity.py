@@ -9,11 +9,25 @@ from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, Device
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .camlib.exceptions import CamError, InvalidToken
+from .camlib.exceptions import (
+    CamError,
+    CannotConnect,
+    InvalidToken,
+    UnsupportedReply,
+    WrongDevice,
+)
 from .camlib.miio_client import CameraStatus
 from .const import DOMAIN
 from .coordinator import XiaomiCamCoordinator
-from .data import model_name
+from .helpers import model_name
+
+# The translation key of a failed command, by cause (first match wins).
+_COMMAND_ERRORS: tuple[tuple[type[CamError], str], ...] = (
+    (WrongDevice, "command_wrong_device"),
+    (InvalidToken, "command_invalid_token"),
+    (CannotConnect, "command_cannot_connect"),
+    (UnsupportedReply, "command_unsupported_reply"),
+)
 
 
 class XiaomiCamEntity(CoordinatorEntity[XiaomiCamCoordinator]):
@@ -49,18 +63,25 @@ class XiaomiCamEntity(CoordinatorEntity[XiaomiCamCoordinator]):
         """Send a command; on success publish the state it produced without a new poll.
 
         On failure nothing is published, so the entity keeps showing the last state the
-        camera reported, and the caller gets a translated error.
+        camera reported, and the caller gets an error translated for its cause.
         """
         try:
             await command
         except CamError as err:
-            if isinstance(err, InvalidToken):
-                self.coordinator.config_entry.async_start_reauth(self.hass)
+            if isinstance(err, WrongDevice | InvalidToken):
+                # A poll now makes the entities (and the repair issue or reauth flow)
+                # show the cause at once instead of at the next scheduled poll.
+                await self.coordinator.async_request_refresh()
+            key = next(
+                (key for cause, key in _COMMAND_ERRORS if isinstance(err, cause)),
+                "command_failed",
+            )
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="command_failed",
+                translation_key=key,
                 translation_placeholders={
                     "entity": self.entity_id,
+                    "host": self.coordinator.client.host,
                     "error": str(err) or type(err).__name__,
                 },
             ) from err

@@ -34,7 +34,7 @@ from yarl import URL
 
 from .camlib.exceptions import StreamError
 from .const import CONF_EXPOSE_TO_GOOGLE, DEFAULT_EXPOSE_TO_GOOGLE, DOMAIN
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 

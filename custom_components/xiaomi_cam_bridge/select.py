@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camlib.miio_client import CameraClient, CameraStatus, NightMode
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry
 from .entity import XiaomiCamEntity
 
 # Commands go one at a time per camera anyway (the client serialises them).

@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camlib.miio_client import CameraStatus
-from .data import XiaomiCamConfigEntry
+from .coordinator import XiaomiCamConfigEntry
 from .entity import XiaomiCamEntity
 
 # Read-only: state comes from the coordinator, no per-entity update calls.

@@ -11,8 +11,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .camlib.miio_client import CameraClient, CameraStatus, MotionRecord
-from .data import XiaomiCamConfigEntry
+from .camlib.miio_client import CameraClient, CameraStatus, MotionRecord, OnOff
+from .coordinator import XiaomiCamConfigEntry
 from .entity import XiaomiCamEntity
 
 # Commands go one at a time per camera anyway (the client serialises them).
@@ -28,58 +28,40 @@ class XiaomiCamSwitchEntityDescription(SwitchEntityDescription):
     update_fn: Callable[[CameraStatus, bool], CameraStatus]
 
 
+def _on_off_switch(setting: OnOff, **kwargs: Any) -> XiaomiCamSwitchEntityDescription:
+    """Describe the switch of a plain on/off setting, keyed by its status field."""
+    name = setting.status_field
+
+    def update(status: CameraStatus, on: bool) -> CameraStatus:
+        changes: dict[str, Any] = {name: on}
+        return replace(status, **changes)
+
+    return XiaomiCamSwitchEntityDescription(
+        key=name,
+        translation_key=name,
+        value_fn=lambda status: bool(getattr(status, name)),
+        set_fn=lambda client, on: client.set_on_off(setting, on),
+        update_fn=update,
+        **kwargs,
+    )
+
+
 def _motion_record(on: bool) -> MotionRecord:
     return MotionRecord.ON if on else MotionRecord.OFF
 
 
 SWITCHES: tuple[XiaomiCamSwitchEntityDescription, ...] = (
     # The camera's own power: off stops video and recording (privacy mode).
-    XiaomiCamSwitchEntityDescription(
-        key="power",
-        translation_key="power",
-        value_fn=lambda status: status.power,
-        set_fn=lambda client, on: client.set_power(on),
-        update_fn=lambda status, on: replace(status, power=on),
-    ),
-    XiaomiCamSwitchEntityDescription(
-        key="status_light",
-        translation_key="status_light",
-        entity_category=EntityCategory.CONFIG,
-        value_fn=lambda status: status.status_light,
-        set_fn=lambda client, on: client.set_status_light(on),
-        update_fn=lambda status, on: replace(status, status_light=on),
-    ),
-    XiaomiCamSwitchEntityDescription(
-        key="flip",
-        translation_key="flip",
-        entity_category=EntityCategory.CONFIG,
-        value_fn=lambda status: status.flip,
-        set_fn=lambda client, on: client.set_flip(on),
-        update_fn=lambda status, on: replace(status, flip=on),
-    ),
-    XiaomiCamSwitchEntityDescription(
-        key="full_color",
-        translation_key="full_color",
-        entity_category=EntityCategory.CONFIG,
-        value_fn=lambda status: status.full_color,
-        set_fn=lambda client, on: client.set_full_color(on),
-        update_fn=lambda status, on: replace(status, full_color=on),
-    ),
-    XiaomiCamSwitchEntityDescription(
-        key="wdr",
-        translation_key="wdr",
-        entity_category=EntityCategory.CONFIG,
-        value_fn=lambda status: status.wdr,
-        set_fn=lambda client, on: client.set_wdr(on),
-        update_fn=lambda status, on: replace(status, wdr=on),
-    ),
-    XiaomiCamSwitchEntityDescription(
-        key="watermark",
-        translation_key="watermark",
-        entity_category=EntityCategory.CONFIG,
-        value_fn=lambda status: status.watermark,
-        set_fn=lambda client, on: client.set_watermark(on),
-        update_fn=lambda status, on: replace(status, watermark=on),
+    _on_off_switch(OnOff.POWER),
+    *(
+        _on_off_switch(setting, entity_category=EntityCategory.CONFIG)
+        for setting in (
+            OnOff.STATUS_LIGHT,
+            OnOff.FLIP,
+            OnOff.FULL_COLOR,
+            OnOff.WDR,
+            OnOff.WATERMARK,
+        )
     ),
     XiaomiCamSwitchEntityDescription(
         key="motion_record",
@@ -90,14 +72,10 @@ SWITCHES: tuple[XiaomiCamSwitchEntityDescription, ...] = (
         update_fn=lambda status, on: replace(status, motion_record=_motion_record(on)),
     ),
     # Xiaomi's "user experience programme" telemetry: rarely wanted, hidden by default.
-    XiaomiCamSwitchEntityDescription(
-        key="improve_program",
-        translation_key="improve_program",
+    _on_off_switch(
+        OnOff.IMPROVE_PROGRAM,
         entity_category=EntityCategory.CONFIG,
         entity_registry_enabled_default=False,
-        value_fn=lambda status: status.improve_program,
-        set_fn=lambda client, on: client.set_improve_program(on),
-        update_fn=lambda status, on: replace(status, improve_program=on),
     ),
 )
 

@@ -314,6 +314,12 @@ def colour_spread(jpeg: bytes) -> float:
     return max(stat.stddev)
 
 
+# Largest colour_distance from a mount's colour still counted as that mount's picture:
+# JPEG and YUV rounding move it by up to ~4 (~21 for MJPEG sources); the mounts' colours
+# are > 75 apart.
+SAME_COLOUR = 25
+
+
 def colour_distance(first: Rgb, second: Rgb) -> float:
     """Euclidean distance between two colours."""
     return sum((a - b) ** 2 for a, b in zip(first, second, strict=True)) ** 0.5

@@ -32,7 +32,7 @@ strings are redacted from python-miio's log records.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -83,6 +83,23 @@ class MotionRecord(StrEnum):
     ON = "on"
     OFF = "off"
     STOP = "stop"
+
+
+class OnOff(StrEnum):
+    """An on/off setting; the value is the miio method that sets it."""
+
+    POWER = "set_power"  # the camera itself: off is sleep (privacy) mode
+    STATUS_LIGHT = "set_light"
+    FULL_COLOR = "set_full_color"
+    FLIP = "set_flip"  # rotates the image by 180 degrees
+    WDR = "set_wdr"
+    WATERMARK = "set_watermark"
+    IMPROVE_PROGRAM = "set_improve_program"
+
+    @property
+    def status_field(self) -> str:
+        """The CameraStatus field the setting shows in."""
+        return self.name.lower()
 
 
 class Direction(StrEnum):
@@ -160,13 +177,15 @@ class CameraStatus:
     flip: bool
     improve_program: bool
     wdr: bool
-    track: bool
     watermark: bool
     motion_record: MotionRecord
     night_mode: NightMode
     sdcard_status: int
-    max_client: int
-    mini_level: int
+    # Read for diagnostics only, so an odd value there reads as None instead of failing
+    # the poll: nothing shows or sets them.
+    track: bool | None
+    max_client: int | None
+    mini_level: int | None
 
 
 class _RedactTokens(logging.Filter):
@@ -266,7 +285,8 @@ class CameraClient:
             host, token, timeout=timeout, retries=retries, expected_id=device_id
         )
         self._device = ChuangmiCamera(host, token, lazy_discover=False)
-        self._device._protocol = self._protocol
+        # python-miio has no public way to give a device its protocol object.
+        self._device._protocol = self._protocol  # noqa: SLF001
         self._device.retry_count = retries
         self._lock = asyncio.Lock()
         self._busy: asyncio.Future[Any] | None = None
@@ -319,42 +339,22 @@ class CameraClient:
             flip=_on_off(values, "flip"),
             improve_program=_on_off(values, "improve_program"),
             wdr=_on_off(values, "wdr"),
-            track=_on_off(values, "track"),
             watermark=_on_off(values, "watermark"),
             motion_record=_motion_record(values["motion_record"]),
             night_mode=_night_mode(values["night_mode"]),
             sdcard_status=_integer(values, "sdcard_status"),
-            max_client=_integer(values, "max_client"),
-            mini_level=_integer(values, "mini_level"),
+            track=_lenient(_on_off, values, "track"),
+            max_client=_lenient(_integer, values, "max_client"),
+            mini_level=_lenient(_integer, values, "mini_level"),
         )
+
+    async def set_on_off(self, setting: OnOff, on: bool) -> None:
+        """Switch an on/off setting."""
+        await self._command(OnOff(setting).value, [_on_off_param(on)])
 
     async def set_power(self, on: bool) -> None:
         """Switch the camera on or off (sleep mode)."""
-        await self._command("set_power", [_on_off_param(on)])
-
-    async def set_status_light(self, on: bool) -> None:
-        """Switch the status LED."""
-        await self._command("set_light", [_on_off_param(on)])
-
-    async def set_full_color(self, on: bool) -> None:
-        """Switch full colour in low light."""
-        await self._command("set_full_color", [_on_off_param(on)])
-
-    async def set_flip(self, on: bool) -> None:
-        """Rotate the image by 180 degrees."""
-        await self._command("set_flip", [_on_off_param(on)])
-
-    async def set_wdr(self, on: bool) -> None:
-        """Switch wide dynamic range."""
-        await self._command("set_wdr", [_on_off_param(on)])
-
-    async def set_watermark(self, on: bool) -> None:
-        """Switch the time stamp watermark."""
-        await self._command("set_watermark", [_on_off_param(on)])
-
-    async def set_improve_program(self, on: bool) -> None:
-        """Switch the user experience improvement program."""
-        await self._command("set_improve_program", [_on_off_param(on)])
+        await self.set_on_off(OnOff.POWER, on)
 
     async def set_motion_record(self, mode: MotionRecord) -> None:
         """Set the recording mode."""
@@ -475,6 +475,16 @@ def _integer(values: Mapping[str, Any], name: str) -> int:
     if isinstance(value, str) and value.isdecimal():
         return int(value)
     raise UnsupportedReply(f"get_prop: unexpected value for {name}")
+
+
+def _lenient[T](
+    parse: Callable[[Mapping[str, Any], str], T], values: Mapping[str, Any], name: str
+) -> T | None:
+    """Parse a property only diagnostics show: an unexpected value reads as None."""
+    try:
+        return parse(values, name)
+    except UnsupportedReply:
+        return None
 
 
 def _motion_record(value: Any) -> MotionRecord:
