@@ -271,7 +271,7 @@ async def test_invalid_urls(
     """A URL that cannot be a stream is refused on its field, before any connection."""
     result = await _to_video_step(hass, miio_camera)
     result = await _configure(hass, result, {CONF_VIDEO_SOURCE: "custom"})
-    with patch.object(SnapshotEngine, "async_probe") as probe:
+    with patch.object(SnapshotEngine, "async_probe_media") as probe:
         result = await _configure(hass, result, {CONF_STREAM_URL: url})
     probe.assert_not_called()
     assert result["step_id"] == "video_custom"
@@ -353,7 +353,7 @@ async def test_unexpected_probe_error(
     """A bug while checking the stream is reported as unknown, not as a crash."""
     result = await _to_video_step(hass, miio_camera)
     result = await _configure(hass, result, {CONF_VIDEO_SOURCE: "custom"})
-    with patch.object(SnapshotEngine, "async_probe", side_effect=RuntimeError("bug")):
+    with patch.object(SnapshotEngine, "async_probe_media", side_effect=RuntimeError("bug")):
         result = await _configure(hass, result, {CONF_STREAM_URL: rtsp_server.url("cam1")})
     assert result["errors"] == {"base": "unknown"}
 

@@ -119,7 +119,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: XiaomiCamConfigEntry) -
     """
     ir.async_delete_issue(hass, DOMAIN, wrong_device_issue_id(entry))
     cache = await async_get_frame_cache(hass)
-    await hass.async_add_executor_job(cache.remove_camera, _camera_id(entry))
+    await hass.async_add_executor_job(cache.invalidate, _camera_id(entry))
 
 
 def _camera_id(entry: XiaomiCamConfigEntry) -> str:

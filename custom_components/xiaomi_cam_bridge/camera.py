@@ -250,7 +250,7 @@ class XiaomiCamCamera(XiaomiCamEntity, Camera):
         return frame if self._may_show() else None
 
     def _cached(self, max_age: float) -> Frame | None:
-        """The newest cached still of this camera's source, if recent enough."""
+        """Return the newest cached still of this camera's source, if recent enough."""
         assert self._engine is not None
         frame = self._frame_cache.get(
             self._engine.camera_id, self._engine.source_fingerprint, max_age=max_age

@@ -184,7 +184,7 @@ async def _async_probe(
         partial(create_engine, camera_id, url, warm_period=0.0, verify_tls=verify)
     )
     try:
-        await engine.async_probe()
+        await engine.async_probe_media()
     except StreamError as err:
         # The engine's messages carry the URL redacted.
         _LOGGER.debug("Video source check failed: %s", err)

@@ -880,15 +880,14 @@ def test_hostile_ids_do_not_collide(cache: FrameCache) -> None:
 # --- invalidation ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["invalidate", "remove_camera"])
-def test_invalidate_and_remove_camera(cache: FrameCache, cache_dir: Path, method: str) -> None:
+def test_invalidate(cache: FrameCache, cache_dir: Path) -> None:
     """Forgetting a camera deletes its memory and files, and nothing of the others."""
     a = make_frame(CAM_A, seed=1)
     b = make_frame(CAM_B, seed=2)
     cache.put(a)
     cache.put(b)
     a_dir = {p.parent for p in frame_files(cache_dir) if p.read_bytes().find(a.jpeg) > 0}
-    getattr(cache, method)(CAM_A)
+    cache.invalidate(CAM_A)
     assert cache.get(CAM_A, FP_1, now=NOW) is None
     assert cache.get(CAM_B, FP_1, now=NOW) == b
     assert not any(path.exists() for path in a_dir)
@@ -897,7 +896,7 @@ def test_invalidate_and_remove_camera(cache: FrameCache, cache_dir: Path, method
     assert reloaded.latest(CAM_A, FP_1) is None
     assert reloaded.latest(CAM_B, FP_1) == b
     assert reloaded.stats().total_bytes == len(b.jpeg)
-    getattr(cache, method)("never seen")  # unknown cameras are fine
+    cache.invalidate("never seen")  # unknown cameras are fine
 
 
 def test_invalidate_drops_pending_deletions(cache: FrameCache, cache_dir: Path) -> None:

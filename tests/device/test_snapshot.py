@@ -76,6 +76,10 @@ async def make_engine() -> AsyncGenerator[EngineFactory]:
         await engine.async_close()
 
 
+def _size_and_codec(info: MediaInfo) -> tuple[int, int, str]:
+    return info.width, info.height, info.video_codec
+
+
 def assert_shows(frame: Frame, expected: Rgb) -> None:
     """The still is one whole picture of the expected colour."""
     assert frame.is_intact()
@@ -148,9 +152,21 @@ async def test_probe(rtsp_server_factory: RtspServerFactory, make_engine: Engine
         [CameraSpec("small", (220, 40, 40)), CameraSpec("hevc", (40, 200, 40), codec="h265")]
     )
     big = rtsp_server_factory([CameraSpec("big", (40, 60, 220))], size="1280x720")
-    assert await make_engine("a", server.url("small")).async_probe() == (640, 360, "h264")
-    assert await make_engine("b", server.url("hevc")).async_probe() == (640, 360, "hevc")
-    assert await make_engine("c", big.url("big")).async_probe() == (1280, 720, "h264")
+    assert _size_and_codec(await make_engine("a", server.url("small")).async_probe_media()) == (
+        640,
+        360,
+        "h264",
+    )
+    assert _size_and_codec(await make_engine("b", server.url("hevc")).async_probe_media()) == (
+        640,
+        360,
+        "hevc",
+    )
+    assert _size_and_codec(await make_engine("c", big.url("big")).async_probe_media()) == (
+        1280,
+        720,
+        "h264",
+    )
 
 
 # Audio track of the test camera (CameraSpec.audio) -> the codec the probe reports.
@@ -176,7 +192,7 @@ async def test_probe_reports_the_audio_codec(
         assert await engine.async_probe_media() == MediaInfo(640, 360, "h264", codec), audio
         assert engine.connections == 1
         # The tuple callers had before audio was reported.
-        assert await engine.async_probe() == (640, 360, "h264")
+        assert _size_and_codec(await engine.async_probe_media()) == (640, 360, "h264")
     engine = make_engine("hevc_aac", server.url("hevc_aac"))
     assert await engine.async_probe_media() == MediaInfo(640, 360, "hevc", "aac")
 
@@ -436,7 +452,7 @@ async def test_no_video_track(rtsp_server: RtspServer, make_engine: EngineFactor
     with pytest.raises(NoVideoTrack):
         await engine.async_get_frame()
     with pytest.raises(NoVideoTrack):
-        await engine.async_probe()
+        await engine.async_probe_media()
 
 
 async def test_unsupported_codec(rtsp_server: RtspServer, make_engine: EngineFactory) -> None:

@@ -100,7 +100,7 @@ class _Slot:
 class FrameCache:
     """Frames by camera id, served only to an asker whose provenance they match.
 
-    Methods that do file I/O (`load`, `put`, `invalidate`, `remove_camera`, `clear`,
+    Methods that do file I/O (`load`, `put`, `invalidate`, `clear`,
     `purge`) block: call them in an executor. `get`, `latest` and `stats` only touch
     memory and are safe to call from the event loop.
     """
@@ -296,10 +296,6 @@ class FrameCache:
                     self._total_bytes -= slot.size
                 self._doomed = {path for path in self._doomed if path.parent != camera_dir}
             _remove_dir(camera_dir)
-
-    def remove_camera(self, camera_id: str) -> None:
-        """Forget this camera's frames and delete their files (its entry was removed)."""
-        self.invalidate(camera_id)
 
     def clear(self) -> None:
         """Forget every frame and delete every camera folder."""

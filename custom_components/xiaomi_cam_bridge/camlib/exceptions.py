@@ -28,10 +28,6 @@ class WrongDevice(CamError):
         self.expected = expected
         self.actual = actual
 
-    def __reduce__(self) -> tuple[type[WrongDevice], tuple[int, int]]:
-        """Keep pickling / copying working despite the custom constructor."""
-        return (type(self), (self.expected, self.actual))
-
 
 class UnsupportedReply(CamError):
     """The reply decrypts but is malformed, has an unexpected shape, or is a device error."""
@@ -40,14 +36,6 @@ class UnsupportedReply(CamError):
         """Keep the device's error code (if any) for callers that branch on it."""
         super().__init__(message)
         self.code = code
-
-    def __reduce__(self) -> tuple[object, ...]:
-        """Keep pickling / copying working despite the keyword-only argument."""
-        return (_unsupported_reply, (str(self), self.code))
-
-
-def _unsupported_reply(message: str, code: int | None) -> UnsupportedReply:
-    return UnsupportedReply(message, code=code)
 
 
 class StreamError(CamError):

@@ -222,7 +222,7 @@ def _map_av_error(err: Exception, redacted: str, action: str, *, timed_out: bool
 
 
 def _copy_error(err: StreamError) -> StreamError:
-    """A fresh instance per raiser: one shared exception would collect every traceback."""
+    """Return a fresh instance per raiser: one shared exception would collect every traceback."""
     return type(err)(*err.args)
 
 
@@ -281,7 +281,7 @@ def _video_stream(container: InputContainer, redacted: str) -> VideoStream:
 
 
 def _mpeg_audio_layer(data: bytes) -> str | None:
-    """The codec an MPEG audio frame header names ("mp3", "mp2", "mp1"), if data starts one."""
+    """Return the codec an MPEG audio frame header names ("mp3", "mp2", "mp1") if data starts one."""
     if len(data) < 4 or data[0] != 0xFF or data[1] & 0xE0 != 0xE0:
         return None
     return _MPEG_AUDIO_LAYERS.get((data[1] >> 1) & 0x03)
@@ -310,7 +310,7 @@ class _AudioTrack:
             self.codec, self.pending = codec, False
 
     def settled(self, now: float) -> bool:
-        """True once the codec is known, or no audio frame came in time (FFmpeg's guess)."""
+        """Return True once the codec is known, or no audio frame came in time (FFmpeg's guess)."""
         if self.pending and now >= self._give_up:
             self.pending = False
         return not self.pending
@@ -379,8 +379,9 @@ def _turbojpeg_encoder() -> Callable[[VideoFrame], bytes] | None:
 
 def _load_turbojpeg() -> Callable[[VideoFrame], bytes] | None:
     try:
-        import numpy as np
-        import turbojpeg  # type: ignore[import-untyped]
+        # Optional: only where PyTurboJPEG and numpy are installed.
+        import numpy as np  # noqa: PLC0415
+        import turbojpeg  # type: ignore[import-untyped]  # noqa: PLC0415
 
         encoder = turbojpeg.TurboJPEG()
         subsample = turbojpeg.TJSAMP_420
@@ -413,7 +414,7 @@ def _load_turbojpeg() -> Callable[[VideoFrame], bytes] | None:
 
 
 def _scaled(frame: VideoFrame, size: tuple[int, int], pixel_format: str) -> VideoFrame:
-    """A converted copy of a shared decoded picture, safe to make from any thread.
+    """Return a converted copy of a shared decoded picture, safe to make from any thread.
 
     `VideoFrame.reformat` keeps one swscale context on the frame itself; two threads
     encoding two sizes of the same keyframe would rebuild and use it at once (a crash
@@ -531,13 +532,13 @@ class _Tap:
             return True
 
     def release(self, keep_until: float) -> None:
-        """A waiter is done; warm_period counts from its answer, not its question."""
+        """Note that a waiter is done; warm_period counts from its answer, not its question."""
         with self._lock:
             self._waiting -= 1
             self._keep_until = max(self._keep_until, keep_until)
 
     def latest(self) -> _Keyframe | None:
-        """The current keyframe, or None once the tap has finished."""
+        """Return the current keyframe, or None once the tap has finished."""
         with self._lock:
             return None if self.finished else self._latest
 
@@ -701,11 +702,6 @@ class SnapshotEngine:
                 await self._picture(capture)
         assert capture.size is not None  # set by a successful decode
         return MediaInfo(*capture.size, keyframe.codec, keyframe.audio_codec)
-
-    async def async_probe(self) -> tuple[int, int, str]:
-        """Open the stream and decode one complete keyframe: (width, height, video codec)."""
-        info = await self.async_probe_media()
-        return info.width, info.height, info.video_codec
 
     async def async_get_frame(
         self,
@@ -871,7 +867,7 @@ class SnapshotEngine:
         return new
 
     def _decoded(self, capture: _Capture) -> asyncio.Future[VideoFrame]:
-        """The capture's shared decode, started if nobody holds the picture."""
+        """Return the capture's shared decode, started if nobody holds the picture."""
         if capture.decoded is None:
             self.decodes += 1
             capture.decoded = self._run(_decode_keyframe, capture.keyframe)
@@ -886,7 +882,7 @@ class SnapshotEngine:
         return capture.decoded
 
     async def _picture(self, capture: _Capture) -> VideoFrame:
-        """The capture's decoded picture; notes its size for the requests after it.
+        """Return the capture's decoded picture; notes its size for the requests after it.
 
         Set here, not only in the decode's done callback: the order in which asyncio runs
         a future's callbacks and wakes its awaiters is not something to rely on.

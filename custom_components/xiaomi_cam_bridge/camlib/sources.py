@@ -157,7 +157,7 @@ def redact_url(url: str) -> str:
     """
     try:
         return _redact(url)
-    except Exception:  # redaction must never fail, whatever the input
+    except Exception:  # noqa: BLE001  # redaction must never fail, whatever the input
         return REDACTED_URL
 
 
@@ -222,7 +222,7 @@ def _url_host(host: str) -> str:
 
 
 def _is_plain_ascii(text: str) -> bool:
-    """True for printable ASCII without blanks: nothing that could hide in a log line."""
+    """Return True for printable ASCII without blanks: nothing that could hide in a log line."""
     return all(0x20 < ord(char) < 0x7F for char in text)
 
 

@@ -33,7 +33,7 @@ TRIM_INTERVAL: Final = 1.0
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    """Return glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
     try:
         trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
     except OSError, AttributeError, TypeError:
@@ -85,11 +85,6 @@ class _Trimmer:
 _TRIMMER: Final = _Trimmer(_find_malloc_trim())
 
 
-def can_release_memory() -> bool:
-    """True where the C library can hand free memory back (glibc)."""
-    return _TRIMMER.available
-
-
 def release_free_memory(*, min_interval: float = TRIM_INTERVAL) -> bool:
     """Hand free heap memory back unless that was done less than min_interval s ago.
 
@@ -99,7 +94,7 @@ def release_free_memory(*, min_interval: float = TRIM_INTERVAL) -> bool:
 
 
 def trim_stats() -> TrimStats:
-    """A copy of what the trims cost so far, process-wide."""
+    """Return a copy of what the trims cost so far, process-wide."""
     stats = _TRIMMER.stats
     return TrimStats(stats.count, stats.total_seconds, stats.max_seconds)
 
