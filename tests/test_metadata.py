@@ -1,8 +1,10 @@
-"""Checks of the files HACS and Home Assistant read before any code runs."""
+"""Checks of the files HACS and Home Assistant read before any code runs.
+
+strings.json and the translations: tests/test_translations.py.
+"""
 
 from __future__ import annotations
 
-import ast
 from importlib.metadata import requires, version
 import json
 from pathlib import Path
@@ -21,7 +23,6 @@ import yaml
 ROOT = Path(__file__).parent.parent
 COMPONENT = ROOT / "custom_components" / "xiaomi_cam_bridge"
 MANIFEST = json.loads((COMPONENT / "manifest.json").read_text(encoding="utf-8"))
-EN = json.loads((COMPONENT / "translations" / "en.json").read_text(encoding="utf-8"))
 
 # hacs.json keys HACS accepts (hacs/integration: repositories/base.py, HacsManifest).
 HACS_KEYS = {
@@ -208,80 +209,3 @@ def test_quality_scale_lists_every_rule_with_reasons() -> None:
         assert status in {"done", "todo", "exempt"}, name
         if status != "done":
             assert value["comment"].strip(), f"{name} needs a reason"
-
-
-def _shape(tree: Any) -> Any:
-    if isinstance(tree, dict):
-        return {key: _shape(value) for key, value in tree.items()}
-    return type(tree).__name__
-
-
-def test_strings_and_translations_agree() -> None:
-    """strings.json is the source; en.json mirrors it; fr.json has exactly its keys."""
-    strings = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
-    assert strings == EN
-    for path in (COMPONENT / "translations").glob("*.json"):
-        other = json.loads(path.read_text(encoding="utf-8"))
-        assert _shape(other) == _shape(EN), path.name
-    # Custom integrations do not resolve [%key:...%] references.
-    assert "[%key:" not in json.dumps(EN)
-
-
-def _placeholders(text: str) -> set[str]:
-    return set(re.findall(r"\{(\w+)\}", text))
-
-
-def test_french_keeps_the_placeholders() -> None:
-    fr = json.loads((COMPONENT / "translations" / "fr.json").read_text(encoding="utf-8"))
-
-    def walk(en: Any, other: Any, path: str) -> None:
-        if isinstance(en, dict):
-            for key in en:
-                walk(en[key], other[key], f"{path}.{key}")
-        else:
-            assert _placeholders(en) == _placeholders(other), path
-
-    walk(EN, fr, "")
-
-
-def _used_translation_keys() -> set[tuple[str, ...]]:
-    """Translation keys the code uses, found by reading its syntax tree."""
-    used: set[tuple[str, ...]] = set()
-    for source in COMPONENT.glob("*.py"):
-        platform = source.stem
-        tree = ast.parse(source.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.keyword) or not isinstance(node.value, ast.Constant):
-                continue
-            value = node.value.value
-            if not isinstance(value, str):
-                continue
-            if node.arg == "translation_key":
-                if platform in {"switch", "select", "sensor", "button", "camera"}:
-                    used.add(("entity", platform, value))
-                else:
-                    used.add(("exceptions", value))
-            elif node.arg == "reason" and platform == "config_flow":
-                used.add(("config", "abort", value))
-    return used
-
-
-def test_every_translation_key_used_exists() -> None:
-    used = _used_translation_keys()
-    assert used, "the scan found no translation keys at all"
-    missing = []
-    for key in used:
-        node: Any = EN
-        for part in key:
-            if not isinstance(node, dict) or part not in node:
-                missing.append(".".join(key))
-                break
-            node = node[part]
-    assert missing == []
-
-
-def test_every_icon_translation_has_an_entity() -> None:
-    icons = json.loads((COMPONENT / "icons.json").read_text(encoding="utf-8"))
-    for platform, entries in icons.get("entity", {}).items():
-        for key in entries:
-            assert key in EN["entity"][platform], f"{platform}.{key}"
