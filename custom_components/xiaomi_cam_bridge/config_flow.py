@@ -415,7 +415,27 @@ class _VideoSteps:
         )
 
 
-class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
+class _VideoAddressSteps:
+    """The address steps of both flows, under the names Home Assistant looks steps up by."""
+
+    _video: _VideoSteps | None
+
+    async def async_step_video_go2rtc(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the go2rtc server and the camera's stream name on it."""
+        assert self._video is not None
+        return await self._video.async_address_step(STEP_VIDEO_GO2RTC, user_input)
+
+    async def async_step_video_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the stream's RTSP URL."""
+        assert self._video is not None
+        return await self._video.async_address_step(STEP_VIDEO_CUSTOM, user_input)
+
+
+class XiaomiCamConfigFlow(_VideoAddressSteps, ConfigFlow, domain=DOMAIN):
     """Add a camera by host and token, or from zeroconf discovery."""
 
     VERSION = 1
@@ -532,20 +552,6 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._video is not None
         return await self._video.async_first_step(user_input)
 
-    async def async_step_video_go2rtc(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the go2rtc server and the camera's stream name on it."""
-        assert self._video is not None
-        return await self._video.async_address_step(STEP_VIDEO_GO2RTC, user_input)
-
-    async def async_step_video_custom(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the stream's RTSP URL."""
-        assert self._video is not None
-        return await self._video.async_address_step(STEP_VIDEO_CUSTOM, user_input)
-
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """Start reauthentication: the camera refused the stored token."""
         return await self.async_step_reauth_confirm()
@@ -620,7 +626,7 @@ class XiaomiCamConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class XiaomiCamOptionsFlow(OptionsFlow):
+class XiaomiCamOptionsFlow(_VideoAddressSteps, OptionsFlow):
     """Options of a camera entry: polling, video source, Google; changing them reloads."""
 
     def __init__(self) -> None:
@@ -638,20 +644,6 @@ class XiaomiCamOptionsFlow(OptionsFlow):
                 CONF_EXPOSE_TO_GOOGLE: user_input[CONF_EXPOSE_TO_GOOGLE],
             }
         return await self._video.async_first_step(user_input)
-
-    async def async_step_video_go2rtc(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the go2rtc server and the camera's stream name on it."""
-        assert self._video is not None
-        return await self._video.async_address_step(STEP_VIDEO_GO2RTC, user_input)
-
-    async def async_step_video_custom(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the stream's RTSP URL."""
-        assert self._video is not None
-        return await self._video.async_address_step(STEP_VIDEO_CUSTOM, user_input)
 
     def _video_steps(self) -> _VideoSteps:
         entry = self.config_entry
