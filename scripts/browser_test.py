@@ -509,6 +509,9 @@ class BrowserTest:
 
     def _fill(self, dialog: Locator, field: str, value: Any) -> None:
         box = self.tagged("field", field, within=dialog)
+        # The selector's control is rendered after the field itself (lazy-loaded element):
+        # wait for it, or the count() checks below race it.
+        box.locator("ha-select, ha-radio, input, textarea").first.wait_for()
         if box.locator("ha-select").count():
             box.locator("ha-select").click()
             self.tagged("value", str(value), within=box).click()
